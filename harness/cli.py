@@ -1,0 +1,112 @@
+"""The `faultline` command: run the suite, list clauses, serve the fault-injecting proxy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from catalogue import PROFILES, catalogue
+from harness.coverage import scan_features
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
+    parser = argparse.ArgumentParser(prog="faultline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the conformance suite and write reports")
+    run.add_argument("--target", action="append", default=[], metavar="FILE",
+                     help="target file; repeatable (default: the embedded references)")
+    run.add_argument("--profile", action="append", default=[], choices=PROFILES)
+    run.add_argument("--slow", action="store_true", help="also run @slow scenarios at time scale 1")
+    run.add_argument("--reports-dir", type=Path, default=PROJECT_ROOT / "reports")
+
+    clauses = commands.add_parser("clauses", help="list the clause catalogue with its coverage")
+    clauses.add_argument("--profile", choices=PROFILES)
+    clauses.add_argument("--uncovered", action="store_true", help="only MUST clauses without a scenario")
+    clauses.add_argument("--json", action="store_true")
+
+    commands.add_parser("proxy", help="serve the Toxiproxy-compatible proxy (flags as toxiproxy-server)",
+                        add_help=False)
+    if argv and argv[0] == "proxy":
+        return _proxy(argv[1:] + passthrough)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args, passthrough)
+    return _clauses(args)
+
+
+def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
+    reports: Path = args.reports_dir.resolve()
+    reports.mkdir(parents=True, exist_ok=True)
+    for old in reports.glob("verdict-*.json"):
+        old.unlink()
+    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps"), "--reports-dir", str(reports),
+               f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}",
+               "--clean-alluredir"]
+    command += [f"--target={Path(t).resolve()}" for t in args.target]
+    command += [f"--profile={p}" for p in args.profile]
+    command += ["--slow"] if args.slow else []
+    code = subprocess.call(command + passthrough, cwd=PROJECT_ROOT)
+    if code not in (0, 1):
+        return code  # interrupted, internal error, usage error, nothing collected: pytest said why
+    verdicts = [json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json"))]
+    if not verdicts:
+        print("faultline: no scenario ran, so there is no verdict", file=sys.stderr)
+        return EXIT_FAILED
+    failed = False
+    for verdict in verdicts:
+        summary = verdict["summary"]
+        print(f"faultline: {verdict['implementation']['name']} ({verdict['profile']}): {verdict['verdict']}; "
+              f"MUST {summary['must_passed']}, SHOULD {summary['should_passed']}"
+              + (f"; failed MUST clauses: {', '.join(summary['must_failed'])}" if summary["must_failed"] else ""))
+        failed |= verdict["verdict"] == "fail"
+    print(f"faultline: reports in {reports}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _clauses(args: argparse.Namespace) -> int:
+    known = catalogue()
+    coverage = scan_features(PROJECT_ROOT / "features", known)
+    rows = [c for c in known.clauses.values() if args.profile in (None, c.profile)]
+    if args.uncovered:
+        rows = coverage.uncovered(rows)
+    if args.json:
+        print(json.dumps([{"id": c.id, "level": c.level, "profile": c.profile, "feature": c.feature,
+                           "text": c.text, "source": c.source,
+                           "scenarios": [str(s) for s in coverage.scenarios_by_clause.get(c.id, [])]}
+                          for c in rows], indent=2))
+        return EXIT_OK
+    for clause in rows:
+        count = len(coverage.scenarios_by_clause.get(clause.id, []))
+        mark = f"{count} scenario(s)" if count else "NO SCENARIO"
+        print(f"{clause.id:<18} {clause.level:<6} {mark:<14} {clause.text}")
+    uncovered = coverage.uncovered([c for c in known.clauses.values() if args.profile in (None, c.profile)])
+    print(f"\n{len(rows)} clause(s) listed; MUST clauses without a scenario: {len(uncovered)}"
+          + (f" ({', '.join(c.id for c in uncovered)})" if uncovered else ""))
+    return EXIT_OK
+
+
+def _proxy(argv: list[str]) -> int:
+    try:
+        from fault_injection.toxiproxy.cli import main as proxy_main
+    except ImportError:
+        print("faultline proxy: the embedded proxy is not installed in this build", file=sys.stderr)
+        return EXIT_FAILED
+    return proxy_main(argv)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The pytest plugin: options, strict clause tags, target selection, per-scenario history, verdicts."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
+from harness.errors import TargetFileError
+from harness.history import History
+from harness.portal import BackgroundLoop
+from harness.targets.spec import TargetSpec, load_target_file
+from harness.traceability import (async_step_definitions, registered_markers, scenario_info,
+                                  tag_problems)
+from harness.verdict import VerdictCollector
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TARGETS = {profile: PROJECT_ROOT / "targets" / f"reference-{profile}.toml" for profile in PROFILES}
+CATALOGUE_KEY = pytest.StashKey[Catalogue]()
+TARGETS_KEY = pytest.StashKey[dict[str, list[TargetSpec]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("faultline", "Faultline conformance")
+    group.addoption("--target", action="append", default=[], metavar="FILE",
+                    help="target file (TOML) of an implementation under test; repeatable. "
+                         "Default: the embedded reference of each selected profile.")
+    group.addoption("--profile", action="append", default=[], choices=PROFILES,
+                    help="run only this profile's scenarios; repeatable")
+    group.addoption("--slow", action="store_true", default=False,
+                    help="also run @slow scenarios, at time scale 1")
+    group.addoption("--reports-dir", default=str(PROJECT_ROOT / "reports"),
+                    help="where histories and verdicts are written (default: reports/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        known = catalogue()
+    except CatalogueFileError as exc:
+        raise pytest.UsageError(f"clause catalogue: {exc}") from None
+    config.stash[CATALOGUE_KEY] = known
+    for name, text in registered_markers(known).items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    targets = _selected_targets(config)
+    config.stash[TARGETS_KEY] = targets
+    collector = VerdictCollector(known, {spec.name: spec for specs in targets.values() for spec in specs})
+    config.pluginmanager.register(VerdictRecorder(collector), "faultline-verdicts")
+
+
+def _selected_targets(config: pytest.Config) -> dict[str, list[TargetSpec]]:
+    profiles = config.getoption("profile") or list(PROFILES)
+    files = config.getoption("target")
+    try:
+        specs = [load_target_file(f) for f in files] if files else \
+            [load_target_file(DEFAULT_TARGETS[p]) for p in profiles]
+    except TargetFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    selected: dict[str, list[TargetSpec]] = {}
+    for spec in specs:
+        if spec.profile in profiles:
+            selected.setdefault(spec.profile, []).append(spec)
+    names = [s.name for group in selected.values() for s in group]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise pytest.UsageError(f"two target files share the name {sorted(duplicates)}; names must be unique")
+    return selected
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    for profile, specs in config.stash[TARGETS_KEY].items():
+        for spec in specs:
+            lines.append(f"faultline {profile} target: {spec.name} ({spec.kind}, version {spec.version}, "
+                         f"time scale {spec.time_scale:g}) from {spec.path}")
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_bdd_apply_tag(tag: str, function: object) -> bool:
+    config = _current_config()
+    if tag not in registered_markers(config.stash[CATALOGUE_KEY]):
+        raise pytest.UsageError(
+            f"unknown tag @{tag}: not a clause of the catalogue (catalogue/clauses.yaml), a profile, "
+            f"'slow' or 'feature-<optional feature>'")
+    getattr(pytest.mark, tag)(function)
+    return True
+
+
+def _current_config() -> pytest.Config:
+    from pytest_bdd.utils import CONFIG_STACK  # pytest-bdd keeps the running config here
+
+    return CONFIG_STACK[-1]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    info = scenario_info(metafunc.function, metafunc.config.stash[CATALOGUE_KEY])
+    if info is None or info.profile is None:
+        return
+    specs = metafunc.config.stash[TARGETS_KEY].get(info.profile)
+    if not specs:
+        return
+    if "target_spec" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("target_spec")
+    metafunc.parametrize("target_spec", specs, ids=[s.name for s in specs])
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    problems = list(async_step_definitions())
+    known = config.stash[CATALOGUE_KEY]
+    keep, drop = [], []
+    for item in items:
+        info = scenario_info(getattr(item, "obj", None), known)
+        if info is None:
+            keep.append(item)
+            continue
+        problems += tag_problems(info)
+        spec = _spec_of(item)
+        if spec is None:
+            drop.append(item)
+            continue
+        keep.append(item)
+        _apply_target_rules(item, info, spec, known, config)
+    if problems:
+        raise pytest.UsageError("traceability check failed:\n  " + "\n  ".join(dict.fromkeys(problems)))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _spec_of(item: pytest.Item) -> TargetSpec | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("target_spec") if callspec else None
+
+
+def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalogue,  # type: ignore[no-untyped-def]
+                        config: pytest.Config) -> None:
+    clause_ids = [c.id for c in info.clauses]
+    item.user_properties += [("clauses", ",".join(clause_ids)), ("target", spec.name),
+                             ("profile", spec.profile)]
+    missing = sorted(f for f in info.optional_features(known) if not spec.claims(f))
+    if missing:
+        item.add_marker(pytest.mark.skip(
+            reason=f"target {spec.name} does not claim optional feature(s) {', '.join(missing)}"))
+    elif "slow" in info.tags and not config.getoption("slow"):
+        item.add_marker(pytest.mark.skip(reason="@slow scenario (real-time spec values): run with --slow"))
+    expected = sorted(set(clause_ids) & spec.expected_failures)
+    if expected:
+        item.add_marker(pytest.mark.xfail(
+            strict=True, reason=f"target {spec.name} lists {', '.join(expected)} as expected failures"))
+
+
+class VerdictRecorder:
+    """Feeds every scenario report into the collector; writes verdicts on the controller only."""
+
+    def __init__(self, collector: VerdictCollector) -> None:
+        self.collector = collector
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        outcome = _outcome(report) if "clauses" in props else None
+        if outcome is not None:
+            self.collector.add(str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not hasattr(session.config, "workerinput") and self.collector.results:
+            self.collector.write(Path(session.config.getoption("reports_dir")))
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if xfail:
+            return "xfailed" if report.skipped else "xpassed"
+        return report.outcome
+    if report.failed:
+        return "failed"
+    if report.when == "setup" and report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return None
+
+
+@pytest.fixture(scope="session")
+def background_loop() -> Iterator[BackgroundLoop]:
+    with BackgroundLoop() as loop:
+        yield loop
+
+
+@pytest.fixture
+def history(request: pytest.FixtureRequest) -> Iterator[History]:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
+    recorded = History(Path(request.config.getoption("reports_dir")) / "history" / f"{safe}.jsonl")
+    yield recorded
+    recorded.close()
+
+
+@pytest.fixture
+def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float:
+    """Spec seconds to real seconds for this scenario: 1 for @slow scenarios."""
+    return 1.0 if request.node.get_closest_marker("slow") else target_spec.time_scale
+
+
+@pytest.fixture
+def api_token() -> str:
+    return "fl-" + secrets.token_urlsafe(18)

@@ -1,0 +1,69 @@
+"""Stopping a process tree we started: SIGTERM leaf first, a bounded wait, then SIGKILL.
+
+Only processes we can prove we started are touched: the root pid we spawned, its descendants,
+and processes that inherited our per-target run marker in their environment (workers that were
+re-parented when their parent died).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+
+MARKER_ENV = "FAULTLINE_RUN_MARKER"
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live processes whose environment carries `marker` (our run marker)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(MARKER_ENV) == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _depth(proc: psutil.Process) -> int:
+    depth = 0
+    try:
+        parent = proc.parent()
+        while parent is not None and depth < 64:
+            depth += 1
+            parent = parent.parent()
+    except psutil.Error:
+        pass
+    return depth
+
+
+def terminate_leaf_first(procs: list[psutil.Process]) -> None:
+    for proc in sorted(procs, key=_depth, reverse=True):
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+
+
+def reap_or_kill(procs: list[psutil.Process], grace: float) -> list[int]:
+    """Wait up to `grace` s for `procs` to exit, SIGKILL the rest; return the pids killed."""
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=max(grace, 1.0))  # SIGKILL cannot be refused
+    return [proc.pid for proc in alive]

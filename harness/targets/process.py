@@ -1,0 +1,193 @@
+"""A target started as a local process: render its config, start it, wait until it is ready."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from harness.errors import TargetStartError
+from harness.history import EventKind
+from harness.ports import free_port
+from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
+from harness.targets.base import TargetContext
+from harness.targets.render import render
+from harness.targets.spec import TargetSpec
+
+STOP_GRACE = 5.0
+
+
+def placeholders(spec: TargetSpec, context: TargetContext, **extra: Any) -> dict[str, Any]:
+    return {"python": sys.executable, "host": "127.0.0.1", "time_scale": context.time_scale,
+            "token": context.token, "target_dir": str(spec.path.parent), **context.values, **extra}
+
+
+class ProcessTarget:
+    def __init__(self, spec: TargetSpec) -> None:
+        assert spec.process is not None
+        self.spec = spec
+
+    def start(self, context: TargetContext) -> RunningProcess:
+        spec, section = self.spec, self.spec.process
+        assert section is not None
+        root = Path(tempfile.mkdtemp(prefix=f"faultline-{spec.name}-"))
+        temp_dir = root / "tmp"
+        temp_dir.mkdir()
+        port = free_port()
+        values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
+                              base_url=f"http://127.0.0.1:{port}")
+        try:
+            if spec.config is not None:
+                config_path = root / spec.config.file
+                config_path.write_text(render(spec.config.template, values, path=spec.path,
+                                              key="config.template"), encoding="utf-8")
+                values["config_file"] = str(config_path)
+            command = [render(arg, values, path=spec.path, key=f"process.command[{i}]")
+                       for i, arg in enumerate(section.command)]
+            env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
+                                    for k, v in section.env.items()}}
+            cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        marker = uuid.uuid4().hex
+        env[MARKER_ENV] = marker
+        running = RunningProcess(spec, context, root, temp_dir, port, marker)
+        running.launch(command, env, cwd)
+        try:
+            running.wait_ready()
+        except BaseException:
+            running.stop()
+            raise
+        return running
+
+
+class RunningProcess:
+    def __init__(self, spec: TargetSpec, context: TargetContext, root: Path, temp_dir: Path,
+                 port: int, marker: str) -> None:
+        self.spec, self.context, self.root = spec, context, root
+        self.name = spec.name
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = root / "target.log"
+        self._temp_dir, self._marker = temp_dir, marker
+        self._popen: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.killed_pids: list[int] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    @property
+    def temp_dir(self) -> Path | None:
+        return self._temp_dir
+
+    @property
+    def run_marker(self) -> str | None:
+        return self._marker
+
+    def _record(self, kind: EventKind, **data: Any) -> None:
+        if self.context.recorder is not None:
+            self.context.recorder.record(kind, f"target:{self.name}", **data)
+
+    def launch(self, command: list[str], env: dict[str, str], cwd: str | None) -> None:
+        with self.log_path.open("wb") as log:
+            try:
+                # A new session keeps the terminal's Ctrl-C away from it: the harness stops it itself.
+                self._popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                               env=env, cwd=cwd, start_new_session=True)
+            except OSError as exc:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise TargetStartError(self.name, f"cannot run {command[0]!r}: {exc.strerror}") from None
+        self._record(EventKind.PROCESS_START, pid=self._popen.pid, argv=command)
+
+    def is_running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                tail = deque(log, maxlen=lines)
+        except OSError:
+            return ""
+        return b"".join(tail).decode("utf-8", "replace").rstrip()
+
+    def wait_ready(self) -> None:
+        readiness = self.spec.readiness
+        deadline = time.monotonic() + readiness.timeout
+        url = self.base_url + readiness.path
+        last = "no answer yet"
+        with httpx.Client(timeout=1.0) as client:
+            while True:
+                assert self._popen is not None
+                code = self._popen.poll()
+                if code is not None:
+                    self.exit_code = code
+                    self._record(EventKind.PROCESS_EXIT, pid=self._popen.pid, exit_code=code)
+                    raise TargetStartError(self.name, f"exited with code {code} before becoming ready",
+                                           self.log_tail())
+                try:
+                    response = client.get(url)
+                    if response.status_code == readiness.status:
+                        return
+                    last = f"GET {readiness.path} answered {response.status_code}"
+                except httpx.TransportError as exc:
+                    last = f"GET {readiness.path}: {type(exc).__name__}"
+                if time.monotonic() >= deadline:
+                    raise TargetStartError(
+                        self.name, f"not ready after {readiness.timeout:g}s ({last})", self.log_tail())
+                time.sleep(0.02)
+
+    def send_signal(self, signum: signal.Signals) -> None:
+        if self.is_running():
+            assert self._popen is not None
+            self._record(EventKind.SIGNAL_SENT, pid=self._popen.pid, signal=signum.name)
+            self._popen.send_signal(signum)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The root's exit code once it exits within `timeout`, else None."""
+        if self._popen is None:
+            return None
+        try:
+            code = self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self.exit_code is None:
+            self.exit_code = code
+            self._record(EventKind.PROCESS_EXIT, pid=self._popen.pid, exit_code=code)
+        return code
+
+    def leftover_processes(self) -> list[psutil.Process]:
+        """Processes of this target that are still alive: its tree and anything carrying its marker."""
+        procs = {p.pid: p for p in marked_processes(self._marker)}
+        if self.is_running() and self.pid is not None:
+            procs.update({p.pid: p for p in descendants(self.pid)})
+            procs.pop(self.pid, None)
+        return list(procs.values())
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """SIGTERM the tree leaf first, wait up to `grace` s, SIGKILL what is left; remove its directory."""
+        if self._popen is not None:
+            others = self.leftover_processes()
+            root = [psutil.Process(self._popen.pid)] if self.is_running() else []
+            terminate_leaf_first(others + root)
+            deadline = time.monotonic() + grace
+            if self.wait_exit(grace) is None:
+                self._popen.kill()
+                self.killed_pids.append(self._popen.pid)
+                self.wait_exit(grace)
+            self.killed_pids += reap_or_kill(others, max(0.0, deadline - time.monotonic()))
+            self.killed_pids += reap_or_kill(marked_processes(self._marker), 0.0)
+        shutil.rmtree(self.root, ignore_errors=True)

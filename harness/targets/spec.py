@@ -1,0 +1,211 @@
+"""The target file: a TOML description of one implementation under test.
+
+    name = "my-gateway"           profile = "gateway"       kind = "process" | "url"
+    version = "1.2.3"             time_scale = 0.05         features = ["streaming"]
+    expected_failures = ["GW-STREAM-004"]
+    [process]   command = [...], env = {...}, cwd = "..."
+    [url]       base_url = "http://127.0.0.1:8080"
+    [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
+    [readiness] path = "/health", status = 200, timeout = 20
+
+Every mistake is reported as TargetFileError naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from catalogue import PROFILES, catalogue
+from harness.errors import TargetFileError
+
+KINDS = ("process", "url")
+TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "features", "expected_failures",
+            "description", "process", "url", "config", "readiness"}
+SECTION_KEYS = {
+    "process": {"command", "env", "cwd"},
+    "url": {"base_url"},
+    "config": {"file", "template", "template_file"},
+    "readiness": {"path", "status", "timeout"},
+}
+
+
+@dataclass(frozen=True)
+class ProcessSection:
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    file: str
+    template: str
+
+
+@dataclass(frozen=True)
+class Readiness:
+    path: str = "/health"
+    status: int = 200
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    path: Path
+    name: str
+    profile: str
+    kind: str
+    version: str = "unknown"
+    time_scale: float = 1.0
+    features: frozenset[str] = frozenset()
+    expected_failures: frozenset[str] = frozenset()
+    process: ProcessSection | None = None
+    base_url: str | None = None
+    config: ConfigSection | None = None
+    readiness: Readiness = Readiness()
+
+    def claims(self, feature: str) -> bool:
+        return feature in self.features
+
+
+class _Checker:
+    """Typed reads from the parsed TOML that fail with the file and key named."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> TargetFileError:
+        return TargetFileError(str(self.path), key, problem)
+
+    def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], prefix: str = "") -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"; did you mean '{prefix}{close[0]}'?" if close else \
+                    f"; allowed keys: {', '.join(sorted(allowed))}"
+                raise self.fail(prefix + key, "unknown key" + hint)
+
+    def get(self, table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], prefix: str = "",
+            default: Any = ..., ) -> Any:
+        if key not in table:
+            if default is ...:
+                raise self.fail(prefix + key, "missing; this key is required")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(prefix + key, f"must be {names}, got {value!r}")
+        return value
+
+    def strings(self, table: Mapping[str, Any], key: str, prefix: str = "") -> tuple[str, ...]:
+        values = self.get(table, key, list, prefix, default=[])
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                raise self.fail(f"{prefix}{key}[{index}]", f"must be a string, got {value!r}")
+        return tuple(values)
+
+
+def load_target_file(path: str | Path) -> TargetSpec:
+    path = Path(path).resolve()
+    check = _Checker(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise check.fail("(file)", "no such file; pass the path of a target TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise check.fail("(syntax)", f"not valid TOML: {exc}") from None
+    check.unknown_keys(raw, TOP_KEYS)
+    name = check.get(raw, "name", str)
+    profile = check.get(raw, "profile", str)
+    if profile not in PROFILES:
+        raise check.fail("profile", f"must be one of {', '.join(PROFILES)}, got {profile!r}")
+    kind = check.get(raw, "kind", str)
+    if kind not in KINDS:
+        raise check.fail("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in raw:
+        raise check.fail(f"[{kind}]", f"kind = {kind!r} needs a [{kind}] table")
+    time_scale = check.get(raw, "time_scale", float, default=1.0)
+    if not 0 < time_scale <= 1:
+        raise check.fail("time_scale", f"must be in (0, 1], got {time_scale}; use 1 when the "
+                                       "implementation cannot scale time")
+    known = catalogue()
+    features = check.strings(raw, "features")
+    for index, feature in enumerate(features):
+        if feature not in known.optional_features:
+            raise check.fail(f"features[{index}]", f"unknown optional feature {feature!r}; known: "
+                                                   f"{', '.join(sorted(known.optional_features))}")
+    expected = check.strings(raw, "expected_failures")
+    for index, clause_id in enumerate(expected):
+        clause = known.clauses.get(clause_id)
+        if clause is None or clause.profile != profile:
+            raise check.fail(f"expected_failures[{index}]",
+                             f"{clause_id!r} is not a {profile} clause of the catalogue (see `faultline clauses`)")
+    return TargetSpec(
+        path=path, name=name, profile=profile, kind=kind,
+        version=str(check.get(raw, "version", (str, int, float), default="unknown")),
+        time_scale=time_scale, features=frozenset(features), expected_failures=frozenset(expected),
+        process=_process(check, raw) if kind == "process" else None,
+        base_url=_base_url(check, raw) if kind == "url" else None,
+        config=_config(check, raw), readiness=_readiness(check, raw))
+
+
+def _table(check: _Checker, raw: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    table = check.get(raw, name, dict, default=None)
+    if table is not None:
+        check.unknown_keys(table, SECTION_KEYS[name], prefix=f"{name}.")
+    return table
+
+
+def _process(check: _Checker, raw: Mapping[str, Any]) -> ProcessSection:
+    table = _table(check, raw, "process") or {}
+    command = check.strings(table, "command", "process.")
+    if not command:
+        raise check.fail("process.command", "must be a non-empty list, e.g. [\"{{ python }}\", \"-m\", \"mygw\"]")
+    env = check.get(table, "env", dict, "process.", default={})
+    for key, value in env.items():
+        if not isinstance(value, str):
+            raise check.fail(f"process.env.{key}", f"must be a string, got {value!r}")
+    return ProcessSection(command, env, check.get(table, "cwd", str, "process.", default=None))
+
+
+def _base_url(check: _Checker, raw: Mapping[str, Any]) -> str:
+    table = _table(check, raw, "url") or {}
+    url = check.get(table, "base_url", str, "url.")
+    if not url.startswith(("http://", "https://")):
+        raise check.fail("url.base_url", f"must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
+
+
+def _config(check: _Checker, raw: Mapping[str, Any]) -> ConfigSection | None:
+    table = _table(check, raw, "config")
+    if table is None:
+        return None
+    file = check.get(table, "file", str, "config.")
+    has_inline, has_file = "template" in table, "template_file" in table
+    if has_inline == has_file:
+        raise check.fail("config.template", "give exactly one of config.template or config.template_file")
+    if has_inline:
+        return ConfigSection(file, check.get(table, "template", str, "config."))
+    template_path = check.path.parent / check.get(table, "template_file", str, "config.")
+    try:
+        return ConfigSection(file, template_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise check.fail("config.template_file", f"cannot read {template_path}: {exc.strerror}") from None
+
+
+def _readiness(check: _Checker, raw: Mapping[str, Any]) -> Readiness:
+    table = _table(check, raw, "readiness") or {}
+    path = check.get(table, "path", str, "readiness.", default="/health")
+    if not path.startswith("/"):
+        raise check.fail("readiness.path", f"must start with '/', got {path!r}")
+    timeout = check.get(table, "timeout", float, "readiness.", default=20.0)
+    if timeout <= 0:
+        raise check.fail("readiness.timeout", "must be positive (seconds)")
+    return Readiness(path, check.get(table, "status", int, "readiness.", default=200), timeout)

@@ -1,0 +1,77 @@
+"""Starlette plumbing shared by both references: correlation ids and errors as envelopes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reference.common.errors import ServiceError
+
+log = logging.getLogger("reference")
+CORRELATION_HEADER = "x-correlation-id"
+
+
+class CorrelationIdMiddleware:
+    """Gives every request a correlation id (the caller's, if sane) and echoes it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode("latin-1")
+        correlation_id = given if given.replace("-", "").isalnum() and len(given) <= 64 else uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != CORRELATION_HEADER.encode()]
+                headers.append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def correlation_id(request: Request) -> str:
+    return str(getattr(request.state, "correlation_id", "") or uuid.uuid4().hex)
+
+
+async def service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return exc.response(correlation_id(request))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = ServiceError("NOT_FOUND", f"no route {request.method} {request.url.path}",
+                             {"suggested_action": "Check the path against the API reference"})
+    elif exc.status_code == 405:
+        error = ServiceError("METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path",
+                             {"suggested_action": "Use one of the allowed methods",
+                              "allowed_methods": (exc.headers or {}).get("Allow", "")})
+    else:
+        error = ServiceError("VALIDATION_ERROR", exc.detail or "bad request",
+                             {"suggested_action": "Fix the request", "fields": {}})
+    return error.response(correlation_id(request))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    # Never echo the exception text: it may carry request content or secrets.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return ServiceError("INTERNAL_ERROR", "internal error; see the service log with this correlation id",
+                        {"suggested_action": "Retry later; report the correlation id if it persists"}
+                        ).response(correlation_id(request))
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
+    ServiceError: service_error, HTTPException: http_error, Exception: unexpected_error}

@@ -1,0 +1,21 @@
+"""python -m reference.gateway --port N [--config FILE] [--time-scale S]"""
+
+from __future__ import annotations
+
+import sys
+
+from reference.common.cli import base_parser, read_config
+from reference.common.serve import configure_logging, serve
+from reference.gateway.app import build_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("reference-gateway", "Faultline's conformant reference LLM gateway")
+    args = parser.parse_args(argv)
+    configure_logging("gateway")
+    serve(build_app(read_config(parser, args.config), args.time_scale), args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
