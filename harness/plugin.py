@@ -174,6 +174,8 @@ class VerdictRecorder:
 def _outcome(report: pytest.TestReport) -> str | None:
     xfail = hasattr(report, "wasxfail")
     if report.when == "call":
+        if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+            return "xpassed"
         if xfail:
             return "xfailed" if report.skipped else "xpassed"
         return report.outcome

@@ -1,0 +1,58 @@
+"""The `faultline` command as a user runs it: reports written, exit code from MUST clauses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.plugin import PROJECT_ROOT
+
+
+def faultline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_writes_junit_and_verdicts_and_passes_against_the_references(tmp_path: Path) -> None:
+    result = faultline("run", "--reports-dir", str(tmp_path), "--", "-k", "health_route")
+    assert result.returncode == 0, result.stdout + result.stderr
+    suites = ET.parse(tmp_path / "junit.xml").getroot()
+    assert int(suites.find("testsuite").get("tests")) >= 2  # type: ignore[union-attr, arg-type]
+    for name in ("reference-hive", "reference-gateway"):
+        verdict = json.loads((tmp_path / f"verdict-{name}.json").read_text())
+        assert verdict["verdict"] == "pass"
+    assert "reference-gateway (gateway): pass" in result.stdout
+    assert (tmp_path / "allure-results").is_dir()
+
+
+def test_run_fails_when_a_must_clause_fails(tmp_path: Path) -> None:
+    target = tmp_path / "dead.toml"
+    target.write_text('name = "dead-gateway"\nprofile = "gateway"\nkind = "url"\n'
+                      '[url]\nbase_url = "http://127.0.0.1:9"\n[readiness]\ntimeout = 0.3\n')
+    result = faultline("run", "--target", str(target), "--reports-dir", str(tmp_path / "r"),
+                       "--", "-k", "health_route")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dead-gateway (gateway): fail" in result.stdout
+    assert "GW-HEALTH-001" in result.stdout
+    assert "is not answering" in result.stdout  # the reason reaches the user, not a bare stack trace
+
+
+def test_run_with_a_broken_target_file_names_the_mistake(tmp_path: Path) -> None:
+    target = tmp_path / "bad.toml"
+    target.write_text('name = "x"\nprofile = "gateway"\nkind = "docker-compose"\n')
+    result = faultline("run", "--target", str(target), "--reports-dir", str(tmp_path))
+    assert result.returncode == 4
+    assert f"{target}: [kind] must be one of process, url" in result.stderr
+
+
+def test_clauses_lists_the_catalogue_with_coverage() -> None:
+    result = faultline("clauses", "--profile", "gateway")
+    assert result.returncode == 0, result.stderr
+    assert "GW-HEALTH-001" in result.stdout and "scenario(s)" in result.stdout
+    assert "HIVE-" not in result.stdout.split("\n\n")[0]
+    listed = json.loads(faultline("clauses", "--json").stdout)
+    assert {row["id"] for row in listed} >= {"GW-HEALTH-001", "HIVE-HEALTH-001"}
+    assert all(row["scenarios"] for row in listed if row["id"] in ("GW-ENV-002", "HIVE-ENV-002"))
