@@ -62,8 +62,9 @@ class History:
             self._file = path.open("w", encoding="utf-8")
 
     def record(self, kind: EventKind, source: str, **data: Any) -> Event:
-        event = Event(time.monotonic(), EventKind(kind), source, data)
         with self._changed:
+            # Stamped under the lock, so the log's order is the order of the timestamps.
+            event = Event(time.monotonic(), EventKind(kind), source, data)
             self._events.append(event)
             if self._file is not None:
                 self._file.write(event.to_json() + "\n")
