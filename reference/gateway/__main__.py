@@ -13,7 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser("reference-gateway", "Faultline's conformant reference LLM gateway")
     args = parser.parse_args(argv)
     configure_logging("gateway")
-    serve(build_app(read_config(parser, args.config), args.time_scale), args.host, args.port)
+    raw = read_config(parser, args.config)
+    try:
+        app = build_app(raw, args.time_scale)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--config {args.config}: {exc}")
+    serve(app, args.host, args.port)
     return 0
 
 

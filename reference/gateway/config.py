@@ -1,0 +1,87 @@
+"""The reference gateway's configuration (JSON), with DESIGN §2's numbers as defaults (spec seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+ProviderKind = Literal["openai", "anthropic", "gemini"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    kind: ProviderKind
+    base_url: str
+    api_key: str = ""
+    model: str = ""
+    streaming: bool = True          # False: the upstream cannot stream, so ask it for buffered replies
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrent: int = 64
+    max_queue: int = 0
+    max_body_bytes: int = 1_048_576
+    retry_after: float = 1.0        # what a rejected client is told to wait
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    request: float = 30.0
+    upstream: float = 25.0          # per attempt: response headers, and each gap between chunks
+    cleanup: float = 5.0
+    connect: float = 5.0
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 6
+    initial: float = 1.0
+    multiplier: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.1             # delay x U[1 - jitter, 1 + jitter]
+    budget: float = 120.0           # never retry past this much elapsed time
+    retry_after_cap: float = 60.0   # a longer Retry-After ends the retries
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    threshold: int = 5
+    cooldown: float = 60.0
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    api_token: str
+    providers: tuple[ProviderConfig, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be an object")
+    known = {f.name for f in fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**raw)
+
+
+def parse_config(raw: dict[str, Any]) -> GatewayConfig:
+    token = raw.get("api_token")
+    if not isinstance(token, str) or not token:
+        raise ValueError("api_token must be a non-empty string")
+    providers = tuple(_section(ProviderConfig, p, f"providers[{i}]") for i, p in enumerate(raw.get("providers") or []))
+    for provider in providers:
+        if provider.kind not in ("openai", "anthropic", "gemini"):
+            raise ValueError(f"provider {provider.name}: kind must be openai, anthropic or gemini")
+    return GatewayConfig(token, providers, _section(Limits, raw.get("limits"), "limits"),
+                         _section(Timeouts, raw.get("timeouts"), "timeouts"),
+                         _section(RetrySettings, raw.get("retry"), "retry"),
+                         _section(BreakerSettings, raw.get("breaker"), "breaker"))

@@ -1,0 +1,175 @@
+"""The gateway's core: a provider chain, a breaker per provider, retries only before commit.
+
+An operation is one provider call with all its retries. For a streaming client the operation
+ends at commit, when the first content is in hand and the response is about to start; from then
+on nothing is retried, and a failure becomes a terminal error event instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from reference.common.clock import ScaledClock
+from reference.common.errors import ServiceError
+from reference.gateway.breaker import Admission, CircuitBreaker
+from reference.gateway.classify import Classifier
+from reference.gateway.config import GatewayConfig, ProviderConfig
+from reference.gateway.metrics import GatewayMetrics
+from reference.gateway.outcome import OperationFailed, failure_error
+from reference.gateway.retry import RetryPolicy
+from reference.gateway.upstream import AttemptFailed, UpstreamCall, upstream_client
+from reference.gateway.wire.events import ChatRequest, Event, Transcript
+
+log = logging.getLogger("reference.gateway")
+
+
+@dataclass
+class Committed:
+    """A stream that reached its first content: the caller now owns the call and must close it."""
+
+    provider: str
+    call: UpstreamCall
+    buffered: list[Event]
+    settle: Callable[[bool | None], None]     # True: success, False: failure, None: says nothing
+
+
+@dataclass
+class Components:
+    """The replaceable policies; a defect swaps exactly one of these."""
+
+    classifier: Classifier
+    retry: RetryPolicy
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, config: GatewayConfig, clock: ScaledClock, metrics: GatewayMetrics,
+                 components: Components | None = None) -> None:
+        self.config, self.clock, self.metrics = config, clock, metrics
+        self.parts = components or Components(Classifier(), RetryPolicy(config.retry, random.Random()))
+        for provider in config.providers:
+            self.parts.breakers.setdefault(provider.name, CircuitBreaker(config.breaker, clock))
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:  # created on first use, inside the server's event loop
+            self._client = upstream_client()
+        return self._client
+
+    async def complete(self, chat: ChatRequest, correlation_id: str) -> tuple[str, Transcript]:
+        result = await self._chain(chat, correlation_id, commit=False)
+        assert isinstance(result, tuple)
+        return result
+
+    async def start_stream(self, chat: ChatRequest, correlation_id: str) -> Committed:
+        result = await self._chain(chat, correlation_id, commit=True)
+        assert isinstance(result, Committed)
+        return result
+
+    async def _chain(self, chat: ChatRequest, correlation_id: str, commit: bool) -> Committed | tuple[str, Transcript]:
+        if not self.config.providers:
+            raise ServiceError("SERVICE_UNAVAILABLE", "no provider is configured",
+                               {"retry_after_seconds": self.config.limits.retry_after,
+                                "suggested_action": "The operator must configure a provider"})
+        waits: list[float] = []
+        last: OperationFailed | None = None
+        chain = self.config.providers
+        for index, provider in enumerate(chain):
+            has_next = index + 1 < len(chain)
+            breaker = self.parts.breakers[provider.name]
+            admission = breaker.admit()
+            if not admission.allowed:
+                waits.append(admission.retry_after)
+                self._fallback(provider, "breaker open", has_next, correlation_id)
+                continue
+            try:
+                result = await self._operation(provider, chat, correlation_id, commit, breaker, admission)
+            except OperationFailed as failure:
+                (breaker.failed if failure.counts_against_breaker else breaker.neutral)(admission)
+                last = failure
+                if failure.exhausted and has_next:
+                    self._fallback(provider, "retries exhausted", True, correlation_id)
+                    continue
+                raise failure_error(failure, self.config.limits.retry_after) from None
+            except BaseException:
+                breaker.neutral(admission)
+                raise
+            if not commit:
+                breaker.succeeded(admission)
+            return result
+        if last is not None:
+            raise failure_error(last, self.config.limits.retry_after)
+        wait = min(waits)
+        raise ServiceError("CIRCUIT_BREAKER_OPEN", "every provider's circuit breaker is open",
+                           {"retry_after_seconds": round(wait, 3), "suggested_action": f"Retry after {wait:.0f} seconds"},
+                           headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+
+    def _fallback(self, provider: ProviderConfig, why: str, has_next: bool, correlation_id: str) -> None:
+        if has_next:
+            self.metrics.fallbacks.labels("provider_switch").inc()
+            log.warning("fallback from provider=%s (%s) correlation_id=%s", provider.name, why, correlation_id)
+
+    async def _operation(self, provider: ProviderConfig, chat: ChatRequest, correlation_id: str, commit: bool,
+                         breaker: CircuitBreaker, admission: Admission) -> Committed | tuple[str, Transcript]:
+        started = self.clock.now()
+        stream_upstream = provider.streaming
+        attempt = 0
+        policy = self.parts.retry
+        while True:
+            attempt += 1
+            call = UpstreamCall(self.client, provider, chat, stream_upstream, self.config.timeouts, self.clock.scale,
+                                self.parts.classifier, correlation_id)
+            try:
+                await call.open()
+                if commit:
+                    buffered = await self._first_content(call)
+                    return Committed(provider.name, call, buffered, self._settler(breaker, admission))
+                async for _ in call.events():
+                    pass
+                await call.close()
+                return provider.name, call.transcript
+            except AttemptFailed as failure:
+                await call.close()
+                if failure.cannot_stream:
+                    self.metrics.fallbacks.labels("streaming_to_buffered").inc()
+                    log.warning("provider=%s cannot stream; asking for a buffered reply correlation_id=%s",
+                                provider.name, correlation_id)
+                    stream_upstream, attempt = False, attempt - 1
+                    continue
+                if not failure.classification.retryable:
+                    raise OperationFailed(provider.name, failure, attempt, exhausted=False) from None
+                decision = policy.decide(attempt, self.clock.now() - started, failure.headers)
+                if not decision.retry:
+                    raise OperationFailed(provider.name, failure, attempt, exhausted=True,
+                                          retry_after=decision.retry_after) from None
+                self.metrics.retries.labels(provider.name).inc()
+                log.info("retrying provider=%s attempt %d/%d in %.3fs after %s correlation_id=%s",
+                         provider.name, attempt + 1, policy.max_attempts, decision.delay, failure.reason,
+                         correlation_id)
+                await self.clock.sleep(decision.delay)
+            except BaseException:
+                await call.close()
+                raise
+
+    async def _first_content(self, call: UpstreamCall) -> list[Event]:
+        """Read until there is something to show the client (or the stream finished)."""
+        buffered: list[Event] = []
+        async for event in call.events():
+            buffered.append(event)
+            if call.transcript.has_content or call.transcript.finish_reason:
+                return buffered
+        return buffered
+
+    def _settler(self, breaker: CircuitBreaker, admission: Admission) -> Callable[[bool | None], None]:
+        def settle(success: bool | None) -> None:
+            if success is None:
+                breaker.neutral(admission)
+            else:
+                (breaker.succeeded if success else breaker.failed)(admission)
+        return settle
