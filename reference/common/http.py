@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -45,33 +46,37 @@ def correlation_id(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "") or uuid.uuid4().hex)
 
 
-async def service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
-    return exc.response(correlation_id(request))
+Render = Callable[[ServiceError, str], Response]
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        error = ServiceError("NOT_FOUND", f"no route {request.method} {request.url.path}",
-                             {"suggested_action": "Check the path against the API reference"})
-    elif exc.status_code == 405:
-        error = ServiceError("METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path",
-                             {"suggested_action": "Use one of the allowed methods",
-                              "allowed_methods": (exc.headers or {}).get("Allow", "")})
-    else:
-        error = ServiceError("VALIDATION_ERROR", exc.detail or "bad request",
-                             {"suggested_action": "Fix the request", "fields": {}})
-    return error.response(correlation_id(request))
+def _default_render(error: ServiceError, cid: str) -> Response:
+    return error.response(cid)
 
 
-async def unexpected_error(request: Request, exc: Exception) -> Response:
+def _as_service_error(request: Request, exc: Exception) -> ServiceError:
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return ServiceError("NOT_FOUND", f"no route {request.method} {request.url.path}",
+                            {"suggested_action": "Check the path against the API reference"})
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        return ServiceError("METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path",
+                            {"suggested_action": "Use one of the allowed methods",
+                             "allowed_methods": (exc.headers or {}).get("Allow", "")})
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return ServiceError("VALIDATION_ERROR", "bad request",
+                            {"suggested_action": "Fix the request", "fields": {}})
     # Never echo the exception text: it may carry request content or secrets.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__,
+              exc_info=exc)
     return ServiceError("INTERNAL_ERROR", "internal error; see the service log with this correlation id",
-                        {"suggested_action": "Retry later; report the correlation id if it persists"}
-                        ).response(correlation_id(request))
+                        {"suggested_action": "Retry later; report the correlation id if it persists"})
 
 
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
-    ServiceError: service_error, HTTPException: http_error, Exception: unexpected_error}
+def exception_handlers(render: Render = _default_render) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Every error, expected or not, leaves as an envelope drawn by `render`."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return render(_as_service_error(request, exc), correlation_id(request))
+
+    return {ServiceError: handle, HTTPException: handle, Exception: handle}

@@ -7,15 +7,17 @@ import sys
 from reference.common.cli import base_parser, read_config
 from reference.common.serve import configure_logging, serve
 from reference.gateway.app import build_app
+from reference.gateway.defects import components_for
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("reference-gateway", "Faultline's conformant reference LLM gateway")
+    parser.add_argument("--defect", help="start with one deliberately broken component (self-validation)")
     args = parser.parse_args(argv)
     configure_logging("gateway")
     raw = read_config(parser, args.config)
     try:
-        app = build_app(raw, args.time_scale)
+        app = build_app(raw, args.time_scale, components_for(args.defect))
     except (ValueError, TypeError) as exc:
         parser.error(f"--config {args.config}: {exc}")
     serve(app, args.host, args.port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,38 +16,29 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import EXCEPTION_HANDLERS, CorrelationIdMiddleware, correlation_id
+from reference.common.http import CorrelationIdMiddleware, exception_handlers, correlation_id
 from reference.gateway import render
 from reference.gateway.classify import Category
 from reference.gateway.config import GatewayConfig, parse_config
-from reference.gateway.engine import Committed, Components, Engine
-from reference.gateway.limiter import ConcurrencyLimiter
+from reference.gateway.components import Components
+from reference.gateway.engine import Committed, Engine
 from reference.gateway.metrics import GatewayMetrics
 from reference.gateway.outcome import stream_failure_error
-from reference.gateway.upstream import AttemptFailed
+from reference.gateway.upstream import AttemptFailed, UpstreamCall
 from reference.gateway.validation import parse_chat_request, too_large
-from reference.gateway.wire.events import ChatRequest, Transcript
+from reference.gateway.wire.events import ChatRequest, Event, Transcript
 
 log = logging.getLogger("reference.gateway")
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, clock: ScaledClock, components: Components | None = None,
-                 limiter: ConcurrencyLimiter | None = None) -> None:
-        self.config, self.clock = config, clock
+    def __init__(self, config: GatewayConfig, clock: ScaledClock, parts: Components) -> None:
+        self.config, self.clock, self.parts = config, clock, parts
         self.metrics = GatewayMetrics()
-        self.engine = Engine(config, clock, self.metrics, components)
-        self.limiter = limiter or ConcurrencyLimiter(config.limits)
-
-    def authenticate(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer ") or not header[7:].strip():
-            raise ServiceError("UNAUTHORIZED", "a bearer token is required",
-                               {"suggested_action": "Send 'Authorization: Bearer <token>'"},
-                               headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(header[7:].strip().encode(), self.config.api_token.encode()):
-            raise ServiceError("FORBIDDEN", "the bearer token is not valid for this gateway",
-                               {"suggested_action": "Check the token you were given"})
+        self.engine = Engine(config, clock, self.metrics, parts)
+        self.limiter = parts.limiter(config.limits)
+        self.auth = parts.authenticator(config.api_token)
+        self._abandoned: list[UpstreamCall] = []  # only ever filled by a defect
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.config.limits.max_body_bytes
@@ -63,7 +53,7 @@ class Gateway:
         return bytes(body)
 
     async def chat_completions(self, request: Request) -> Response:
-        self.authenticate(request)
+        self.auth.check(request.headers.get("authorization", ""))
         chat = parse_chat_request(await self.read_body(request))
         cid = correlation_id(request)
         started = time.monotonic()
@@ -91,36 +81,47 @@ class Gateway:
                       started: float) -> AsyncIterator[bytes]:
         delivered = Transcript()
         outcome: bool | None = None
-        first = True
+        finished = False
         try:
-            for event in committed.buffered:
-                data = render.chunk(cid, chat.model, event, first)
-                if data is not None:
-                    first = False
-                    delivered.add(event)
-                    yield data
-            try:
-                async for event in committed.call.events():
-                    data = render.chunk(cid, chat.model, event, first)
-                    if data is not None:
-                        first = False
-                        delivered.add(event)
-                        yield data
-            except AttemptFailed as failure:
-                outcome = None if failure.classification.category is Category.CONTEXT else False
-                self.metrics.streaming_errors.labels(str(failure.classification.category)).inc()
-                log.warning("stream from provider=%s failed after commit: %s correlation_id=%s",
-                            committed.provider, failure.reason, cid)
-                error = stream_failure_error(failure, committed.provider, delivered)
-                yield render.sse(error.envelope(cid))
-                return
+            while True:
+                try:
+                    async for event in self._events(committed):
+                        data = render.chunk(cid, chat.model, event, first=not delivered.has_content)
+                        if data is not None:
+                            delivered.add(event)
+                            yield data
+                    break
+                except AttemptFailed as failure:
+                    self.metrics.streaming_errors.labels(str(failure.classification.category)).inc()
+                    log.warning("stream from provider=%s failed after commit: %s correlation_id=%s",
+                                committed.provider, failure.reason, cid)
+                    committed.settle(None if failure.classification.category is Category.CONTEXT else False)
+                    await committed.call.close()
+                    if self.parts.retry_after_commit:
+                        committed = await self.engine.start_stream(chat, cid)
+                        continue
+                    yield render.sse(stream_failure_error(failure, committed.provider, delivered).envelope(cid))
+                    finished = True
+                    return
             outcome = True
+            committed.settle(True)
             yield render.DONE
+            finished = True
         finally:
-            committed.settle(outcome)
-            await committed.call.close()
+            if not finished:
+                committed.settle(None)  # the client left: says nothing about the provider
+            if finished or self.parts.close_upstream_on_disconnect:
+                await committed.call.close()
+            else:
+                self._abandoned.append(committed.call)
             await slot.aclose()
             self._observe("ok" if outcome else "error", committed.provider, started)
+
+    async def _events(self, committed: Committed) -> AsyncIterator[Event]:
+        for event in committed.buffered:
+            yield event
+        async for event in committed.call.events():
+            yield event
 
     def _observe(self, outcome: str, provider: str, started: float) -> None:
         self.metrics.request_duration.labels(provider, outcome).observe((time.monotonic() - started) * 1000)
@@ -132,10 +133,11 @@ class Gateway:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-def build_app(raw_config: dict[str, Any], time_scale: float, components: Components | None = None) -> Starlette:
-    gateway = Gateway(parse_config(raw_config), ScaledClock(time_scale), components)
+def build_app(raw_config: dict[str, Any], time_scale: float, parts: Components | None = None) -> Starlette:
+    parts = parts or Components()
+    gateway = Gateway(parts.configure(parse_config(raw_config)), ScaledClock(time_scale), parts)
     return Starlette(routes=[Route("/health", gateway.health, methods=["GET"]),
                              Route("/metrics", gateway.metrics_page, methods=["GET"]),
                              Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"])],
                      middleware=[Middleware(CorrelationIdMiddleware)],
-                     exception_handlers=EXCEPTION_HANDLERS)
+                     exception_handlers=exception_handlers(parts.render_error))

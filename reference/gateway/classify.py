@@ -47,6 +47,8 @@ class Classifier:
     def deadline(self) -> Classification:
         return Classification(Category.CONTEXT, False)
 
-    def counts_against_breaker(self, status: int | None) -> bool:
-        """Client errors (4xx but 408/429) say nothing about the upstream's health."""
+    def counts_against_breaker(self, status: int | None, classification: Classification) -> bool:
+        """Client errors (4xx but 408/429) and the client's own deadline say nothing about upstream health."""
+        if classification.category is Category.CONTEXT:
+            return False
         return status is None or not (400 <= status < 500) or status in (408, 429)

@@ -8,20 +8,18 @@ on nothing is retried, and a failure becomes a terminal error event instead.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
 from reference.gateway.breaker import Admission, CircuitBreaker
-from reference.gateway.classify import Classifier
 from reference.gateway.config import GatewayConfig, ProviderConfig
 from reference.gateway.metrics import GatewayMetrics
 from reference.gateway.outcome import OperationFailed, failure_error
-from reference.gateway.retry import RetryPolicy
+from reference.gateway.components import Components
 from reference.gateway.upstream import AttemptFailed, UpstreamCall, upstream_client
 from reference.gateway.wire.events import ChatRequest, Event, Transcript
 
@@ -38,22 +36,13 @@ class Committed:
     settle: Callable[[bool | None], None]     # True: success, False: failure, None: says nothing
 
 
-@dataclass
-class Components:
-    """The replaceable policies; a defect swaps exactly one of these."""
-
-    classifier: Classifier
-    retry: RetryPolicy
-    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
-
-
 class Engine:
     def __init__(self, config: GatewayConfig, clock: ScaledClock, metrics: GatewayMetrics,
-                 components: Components | None = None) -> None:
+                 parts: Components) -> None:
         self.config, self.clock, self.metrics = config, clock, metrics
-        self.parts = components or Components(Classifier(), RetryPolicy(config.retry, random.Random()))
-        for provider in config.providers:
-            self.parts.breakers.setdefault(provider.name, CircuitBreaker(config.breaker, clock))
+        self.classifier = parts.classifier()
+        self.policy = parts.retry_policy(config.retry)
+        self.breakers = {p.name: parts.breaker(config.breaker, clock) for p in config.providers}
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -82,7 +71,7 @@ class Engine:
         chain = self.config.providers
         for index, provider in enumerate(chain):
             has_next = index + 1 < len(chain)
-            breaker = self.parts.breakers[provider.name]
+            breaker = self.breakers[provider.name]
             admission = breaker.admit()
             if not admission.allowed:
                 waits.append(admission.retry_after)
@@ -91,7 +80,8 @@ class Engine:
             try:
                 result = await self._operation(provider, chat, correlation_id, commit, breaker, admission)
             except OperationFailed as failure:
-                (breaker.failed if failure.counts_against_breaker else breaker.neutral)(admission)
+                counts = self.classifier.counts_against_breaker(failure.last.status, failure.last.classification)
+                (breaker.failed if counts else breaker.neutral)(admission)
                 last = failure
                 if failure.exhausted and has_next:
                     self._fallback(provider, "retries exhausted", True, correlation_id)
@@ -120,11 +110,11 @@ class Engine:
         started = self.clock.now()
         stream_upstream = provider.streaming
         attempt = 0
-        policy = self.parts.retry
+        policy = self.policy
         while True:
             attempt += 1
             call = UpstreamCall(self.client, provider, chat, stream_upstream, self.config.timeouts, self.clock.scale,
-                                self.parts.classifier, correlation_id)
+                                self.classifier, correlation_id)
             try:
                 await call.open()
                 if commit:
@@ -167,7 +157,14 @@ class Engine:
         return buffered
 
     def _settler(self, breaker: CircuitBreaker, admission: Admission) -> Callable[[bool | None], None]:
+        settled = False
+
         def settle(success: bool | None) -> None:
+            """Report the committed stream's outcome to its breaker, once."""
+            nonlocal settled
+            if settled:
+                return
+            settled = True
             if success is None:
                 breaker.neutral(admission)
             else:

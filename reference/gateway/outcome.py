@@ -21,12 +21,6 @@ class OperationFailed(Exception):
     exhausted: bool                      # transient failures until the policy gave up: fall back
     retry_after: float | None = None     # an upstream hint too long to wait
 
-    @property
-    def counts_against_breaker(self) -> bool:
-        status = self.last.status
-        return self.last.classification.category is not Category.CONTEXT and (
-            status is None or not (400 <= status < 500) or status in (408, 429))
-
 
 def partial_details(transcript: Transcript, key: str) -> dict[str, object]:
     return {f"{key}_text": transcript.text, f"{key}_tool_calls": transcript.tool_call_list()}

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from reference.common.http import EXCEPTION_HANDLERS, CorrelationIdMiddleware
+from reference.common.http import CorrelationIdMiddleware, exception_handlers
 
 
 async def health(request: Request) -> JSONResponse:
@@ -20,4 +20,4 @@ async def health(request: Request) -> JSONResponse:
 def build_app(config: dict[str, Any], time_scale: float) -> Starlette:
     return Starlette(routes=[Route("/v1/health", health, methods=["GET"])],
                      middleware=[Middleware(CorrelationIdMiddleware)],
-                     exception_handlers=EXCEPTION_HANDLERS)
+                     exception_handlers=exception_handlers())

@@ -1,0 +1,139 @@
+"""Deliberately broken gateways: each defect swaps one component and names the clauses it breaks.
+
+`python -m reference.gateway --defect NAME` starts the reference with that one part replaced; the
+self-validation tests prove the named scenarios fail against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.responses import JSONResponse, Response
+
+from reference.common.errors import ServiceError
+from reference.gateway.auth import Authenticator
+from reference.gateway.breaker import Admission, CircuitBreaker, State
+from reference.gateway.classify import Category, Classification, Classifier
+from reference.gateway.components import Components
+from reference.gateway.config import GatewayConfig, RetrySettings
+from reference.gateway.limiter import ConcurrencyLimiter
+from reference.gateway.retry import RetryDecision, RetryPolicy
+
+
+class RetriesEverything(Classifier):
+    def status(self, status: int, headers: Mapping[str, str]) -> Classification:
+        return Classification(Category.TRANSIENT, True)
+
+
+class CountsClientErrors(Classifier):
+    def counts_against_breaker(self, status: int | None, classification: Classification) -> bool:
+        return True
+
+
+class NoJitter(RetryPolicy):
+    def computed_delay(self, retry: int) -> float:
+        s = self.settings
+        return min(s.initial * s.multiplier ** (retry - 1), s.cap)
+
+
+class IgnoresRetryAfter(RetryPolicy):
+    def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
+        return super().decide(attempt, elapsed, {})
+
+
+class WaitsAnyRetryAfter(RetryPolicy):
+    def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
+        relaxed = dataclasses.replace(self.settings, retry_after_cap=float("inf"), budget=float("inf"))
+        return RetryPolicy(relaxed, self.rng).decide(attempt, elapsed, headers)
+
+
+class NeverHalfOpens(CircuitBreaker):
+    @property
+    def state(self) -> State:
+        return State.CLOSED if self.opened_at is None else State.OPEN
+
+
+class HalfOpenLetsAllThrough(CircuitBreaker):
+    def admit(self) -> Admission:
+        admission = super().admit()
+        if not admission.allowed and self.state is State.HALF_OPEN:
+            return Admission(True, trial=True)
+        return admission
+
+
+class OffByOneLimiter(ConcurrencyLimiter):
+    @property
+    def capacity(self) -> int:
+        return super().capacity + 1
+
+
+class EchoesToken(Authenticator):
+    def rejected(self, presented: str) -> ServiceError:
+        return ServiceError("FORBIDDEN", f"token {presented} is not valid for this gateway",
+                            {"suggested_action": "Check the token you were given"})
+
+
+def _bare_envelope(error: ServiceError, correlation_id: str) -> Response:
+    """Drops suggested_action and the Retry-After header."""
+    body = error.envelope(correlation_id)
+    body["error"]["details"].pop("suggested_action", None)
+    return JSONResponse(body, status_code=error.status)
+
+
+def _slow_timeout(config: GatewayConfig) -> GatewayConfig:
+    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, upstream=35.0, request=40.0))
+
+
+def _seven_attempts(settings: RetrySettings) -> RetryPolicy:
+    return RetryPolicy(dataclasses.replace(settings, max_attempts=settings.max_attempts + 1), random.Random())
+
+
+@dataclass(frozen=True)
+class Defect:
+    description: str
+    clauses: tuple[str, ...]
+    components: Components
+
+
+def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect:
+    return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
+
+
+DEFECTS: dict[str, Defect] = {
+    "retries-permanent": _defect("retries 400/401/403/404 like transient failures", (),
+                                 classifier=RetriesEverything),
+    "breaker-counts-4xx": _defect("client errors count against the breaker", (), classifier=CountsClientErrors),
+    "no-jitter": _defect("retry delays without jitter", (),
+                         retry_policy=lambda s: NoJitter(s, random.Random())),
+    "ignores-retry-after": _defect("computed delays even when the upstream sent Retry-After", (),
+                                   retry_policy=lambda s: IgnoresRetryAfter(s, random.Random())),
+    "waits-any-retry-after": _defect("waits a Retry-After past the cap instead of answering 429", (),
+                                     retry_policy=lambda s: WaitsAnyRetryAfter(s, random.Random())),
+    "too-many-attempts": _defect("one attempt more than allowed", (), retry_policy=_seven_attempts),
+    "breaker-never-half-opens": _defect("an open breaker stays open forever", (), breaker=NeverHalfOpens),
+    "half-open-lets-all-through": _defect("a half-open breaker admits every call", (),
+                                          breaker=HalfOpenLetsAllThrough),
+    "capacity-off-by-one": _defect("admits one request more than its capacity", (), limiter=OffByOneLimiter),
+    "timeout-35s": _defect("upstream timeout of 35 s instead of 25 s", (), configure=_slow_timeout),
+    "retries-after-first-byte": _defect("retries a stream after bytes reached the client (duplicates)", (),
+                                        retry_after_commit=True),
+    "leaks-upstream-on-disconnect": _defect("leaves the upstream connection open when the client leaves", (),
+                                            close_upstream_on_disconnect=False),
+    "bare-envelope": _defect("error envelopes without suggested_action or Retry-After", (),
+                             render_error=_bare_envelope),
+    "echoes-token": _defect("repeats the presented token in the 403 message", (), authenticator=EchoesToken),
+}
+
+
+def components_for(defect: str | None) -> Components:
+    if defect is None:
+        return Components()
+    if defect not in DEFECTS:
+        raise ValueError(f"unknown defect {defect!r}; known: {', '.join(sorted(DEFECTS))}")
+    return DEFECTS[defect].components
+
+
+__all__ = ["DEFECTS", "Defect", "components_for"]
