@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
+from harness.calibration import Calibration, calibrate
 from harness.errors import TargetFileError
 from harness.history import History
 from harness.portal import BackgroundLoop
@@ -209,3 +210,14 @@ def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float
 @pytest.fixture
 def api_token() -> str:
     return "fl-" + secrets.token_urlsafe(18)
+
+
+@pytest.fixture(scope="session")
+def calibration() -> Calibration:
+    """Measured once per run; the report shows the tolerance it yields."""
+    return calibrate()
+
+
+@pytest.fixture
+def timing_tolerance(calibration: Calibration) -> float:
+    return calibration.tolerance

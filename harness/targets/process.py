@@ -124,6 +124,12 @@ class RunningProcess:
             return ""
         return b"".join(tail).decode("utf-8", "replace").rstrip()
 
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
     def wait_ready(self) -> None:
         readiness = self.spec.readiness
         deadline = time.monotonic() + readiness.timeout

@@ -56,5 +56,8 @@ class RunningUrl:
     def log_tail(self, lines: int = 40) -> str:
         return "(an already running url target: its log is not visible to the harness)"
 
+    def log_text(self) -> str:
+        return ""
+
     def stop(self) -> None:
         """Not ours to stop."""

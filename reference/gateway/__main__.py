@@ -15,9 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect", help="start with one deliberately broken component (self-validation)")
     args = parser.parse_args(argv)
     configure_logging("gateway")
+    try:
+        parts = components_for(args.defect)
+    except ValueError as exc:
+        parser.error(f"--defect: {exc}")
     raw = read_config(parser, args.config)
     try:
-        app = build_app(raw, args.time_scale, components_for(args.defect))
+        app = build_app(raw, args.time_scale, parts)
     except (ValueError, TypeError) as exc:
         parser.error(f"--config {args.config}: {exc}")
     serve(app, args.host, args.port)

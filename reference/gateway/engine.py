@@ -109,6 +109,8 @@ class Engine:
                          breaker: CircuitBreaker, admission: Admission) -> Committed | tuple[str, Transcript]:
         started = self.clock.now()
         stream_upstream = provider.streaming
+        if commit and not stream_upstream:
+            self.metrics.fallbacks.labels("streaming_to_buffered").inc()
         attempt = 0
         policy = self.policy
         while True:

@@ -1,0 +1,130 @@
+"""A streaming chat client as the harness sees it: every SSE event with its arrival time.
+
+OpenAI-compatible streams: `data: {...}` chunks, `data: [DONE]` on success, and on failure a
+terminal `data: {"error": {...}}` event in the error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    t: float
+    data: str
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+@dataclass(frozen=True)
+class StreamExchange:
+    status: int
+    headers: Mapping[str, str]
+    events: tuple[StreamEvent, ...]
+    body: bytes                       # the whole body when the answer was not a stream
+    sent_at: float
+    ended_at: float
+    disconnected: bool = False        # the client hung up on purpose
+
+    @property
+    def done(self) -> bool:
+        return any(e.data.strip() == "[DONE]" for e in self.events)
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        return [e.json() for e in self.events if e.data.strip() != "[DONE]" and "error" not in e.json()]
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        for event in self.events:
+            if event.data.strip() != "[DONE]":
+                payload = event.json()
+                if isinstance(payload, dict) and "error" in payload:
+                    return payload["error"]  # type: ignore[no-any-return]
+        return None
+
+    @property
+    def content_pieces(self) -> list[str]:
+        pieces = []
+        for chunk in self.chunks:
+            for choice in chunk.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    pieces.append(text)
+        return pieces
+
+    @property
+    def text(self) -> str:
+        return "".join(self.content_pieces)
+
+    @property
+    def first_byte_at(self) -> float | None:
+        return self.events[0].t if self.events else None
+
+    def describe(self) -> str:
+        if not self.events:
+            return f"HTTP {self.status}: {self.body[:300]!r}"
+        return f"HTTP {self.status}, {len(self.events)} events, text {self.text!r}, error {self.error}"
+
+
+def stream_chat(url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
+                disconnect_after: int | None = None, timeout: float = 60.0) -> StreamExchange:
+    """POST a streaming request and read it to the end (or hang up after `disconnect_after` events)."""
+    sent_at = time.monotonic()
+    events: list[StreamEvent] = []
+    disconnected = False
+    with httpx.Client(timeout=timeout) as client, \
+            client.stream("POST", url, json=dict(body), headers=dict(headers)) as response:
+        raw = b""
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            raw = response.read()
+        else:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(StreamEvent(time.monotonic(), line[5:].strip()))
+                    if disconnect_after is not None and len(events) >= disconnect_after:
+                        disconnected = True
+                        break
+        status, response_headers = response.status_code, dict(response.headers)
+    return StreamExchange(status, response_headers, tuple(events), raw, sent_at, time.monotonic(), disconnected)
+
+
+@dataclass
+class InFlight:
+    """A request running in a thread, so a scenario can hold several open at once."""
+
+    thread: threading.Thread
+    result: list[StreamExchange] = field(default_factory=list)
+    failure: list[BaseException] = field(default_factory=list)
+
+    def wait(self, timeout: float) -> StreamExchange:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError(f"request still running after {timeout:g}s")
+        if self.failure:
+            raise self.failure[0]
+        return self.result[0]
+
+
+def start_in_background(url: str, body: Mapping[str, Any], headers: Mapping[str, str],
+                        timeout: float = 60.0) -> InFlight:
+    flight = InFlight(threading.Thread(daemon=True))
+
+    def run() -> None:
+        try:
+            flight.result.append(stream_chat(url, body, headers, timeout=timeout))
+        except BaseException as exc:  # handed to the waiting step, which reports it
+            flight.failure.append(exc)
+
+    flight.thread = threading.Thread(target=run, daemon=True, name="in-flight-request")
+    flight.thread.start()
+    return flight
