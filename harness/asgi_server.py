@@ -30,7 +30,9 @@ class ServedApp:
 
 async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> ServedApp:
     """Start `app` under uvicorn on this loop and return once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP, and
+    # without it each keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -35,8 +35,17 @@ class Exchange:
 
 def send(method: str, url: str, *, json_body: Any = None, content: bytes | None = None,
          headers: Mapping[str, str] | None = None, timeout: float = 30.0) -> Exchange:
-    sent_at = time.monotonic()
     with httpx.Client(timeout=timeout) as client:
-        response = client.request(method, url, json=json_body, content=content, headers=headers)
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            headers = {"content-type": "application/json", **(headers or {})}
+        return exchange_of(client, method, url, content, headers)
+
+
+def exchange_of(client: httpx.Client, method: str, url: str, content: bytes | None,
+                headers: Mapping[str, str] | None) -> Exchange:
+    """One request on an existing client (many requests can share its connection)."""
+    sent_at = time.monotonic()
+    response = client.request(method, url, content=content, headers=headers)
     return Exchange(method, url, response.status_code, dict(response.headers), response.content,
                     sent_at, time.monotonic() - sent_at)

@@ -109,3 +109,23 @@ class History:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+class RecorderSwitch:
+    """A recorder for long-lived things (the session's proxy server) that writes into whichever
+    scenario history is current, and drops events between scenarios."""
+
+    def __init__(self) -> None:
+        self._target: Recorder | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, target: Recorder | None) -> None:
+        with self._lock:
+            self._target = target
+
+    def record(self, kind: EventKind, source: str, **data: Any) -> Event:
+        with self._lock:
+            target = self._target
+        if target is None:
+            return Event(time.monotonic(), EventKind(kind), source, data)
+        return target.record(kind, source, **data)

@@ -23,3 +23,9 @@ def metric_names(page: str) -> set[str]:
         names.add(family.name)
         names.update(sample.name for sample in family.samples)
     return names
+
+
+def sample_sum(page: str, name: str) -> float:
+    """The sum of every sample called `name`, whatever its labels."""
+    return sum(float(sample.value) for family in text_string_to_metric_families(page)
+               for sample in family.samples if sample.name == name)

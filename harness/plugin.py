@@ -15,7 +15,7 @@ from harness.errors import TargetFileError
 from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.targets.spec import TargetSpec, load_target_file
-from harness.traceability import (async_step_definitions, registered_markers, scenario_info,
+from harness.traceability import (FEATURE_TAG_PREFIX, async_step_definitions, registered_markers, scenario_info,
                                   tag_problems)
 from harness.verdict import VerdictCollector
 
@@ -143,7 +143,9 @@ def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalo
     clause_ids = [c.id for c in info.clauses]
     item.user_properties += [("clauses", ",".join(clause_ids)), ("target", spec.name),
                              ("profile", spec.profile)]
-    missing = sorted(f for f in info.optional_features(known) if not spec.claims(f))
+    row_tags = {m.name.removeprefix(FEATURE_TAG_PREFIX) for m in item.iter_markers()
+                if m.name.startswith(FEATURE_TAG_PREFIX)}  # Examples-level tags arrive as marks
+    missing = sorted(f for f in info.optional_features(known) | row_tags if not spec.claims(f))
     if missing:
         item.add_marker(pytest.mark.skip(
             reason=f"target {spec.name} does not claim optional feature(s) {', '.join(missing)}"))

@@ -2,6 +2,390 @@
 
 from __future__ import annotations
 
-from pytest_bdd import scenarios
+import json
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from catalogue import vocabulary
+from fault_injection.plugin import ScenarioNetwork
+from harness.chat import bearer, chat_body, completion_text, error_details
+from harness.envelope import envelope_problems
+from harness.exchange import Exchange, exchange_of, send
+from harness.fuzz import random_bodies
+from harness.history import History
+from harness.metrics import metric_names, sample_sum, sample_value
+from harness.portal import BackgroundLoop
+from harness.rigs.gateway import GatewayRig
+from harness.spec_values import BREAKER, TIMEOUTS
+from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
+from harness.targets import RunningTarget
+from harness.wait import wait_until
 
 scenarios("gateway")
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+@pytest.fixture
+def gateway_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork) -> Iterator[GatewayRig]:
+    rig = GatewayRig(background_loop, history, network)
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+@pytest.fixture
+def sut_values(gateway_rig: GatewayRig) -> dict[str, Any]:
+    """Read when the gateway starts, i.e. after every Given has shaped the rig."""
+    return gateway_rig.values()
+
+
+@pytest.fixture
+def in_flight() -> Iterator[list[InFlight]]:
+    """Requests a scenario left running on purpose; their threads end with the gateway."""
+    flights: list[InFlight] = []
+    yield flights
+
+
+def _url(sut: RunningTarget) -> str:
+    return sut.base_url + CHAT_PATH
+
+
+# -- Given: the gateway's own settings ------------------------------------------------------
+
+@given(parsers.re(r"the gateway admits (?P<slots>\d+) concurrent requests? and queues (?P<queue>none|\d+)$"))
+def given_limits(gateway_rig: GatewayRig, slots: str, queue: str) -> None:
+    gateway_rig.limits.max_concurrent = int(slots)
+    gateway_rig.limits.max_queue = 0 if queue == "none" else int(queue)
+
+
+# -- When: what a client does ---------------------------------------------------------------
+
+@when("a client sends a chat completion request", target_fixture="exchange")
+def when_send_chat(sut: RunningTarget, api_token: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
+
+
+@when(parsers.parse('a client sends a chat completion request with correlation id "{cid}"'),
+      target_fixture="exchange")
+def when_send_chat_with_id(sut: RunningTarget, api_token: str, cid: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token, cid))
+
+
+@when(parsers.parse("a client sends {count:d} chat completion requests one after another"),
+      target_fixture="exchanges")
+def when_send_many(sut: RunningTarget, api_token: str, count: int) -> list[Exchange]:
+    return [send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token)) for _ in range(count)]
+
+
+@when("a client streams a chat completion", target_fixture="stream_exchange")
+def when_stream_chat(sut: RunningTarget, api_token: str) -> StreamExchange:
+    return stream_chat(_url(sut), chat_body(stream=True), bearer(api_token))
+
+
+@when(parsers.parse("a client streams a chat completion and hangs up after {events:d} events"),
+      target_fixture="stream_exchange")
+def when_stream_and_hang_up(sut: RunningTarget, api_token: str, events: int) -> StreamExchange:
+    return stream_chat(_url(sut), chat_body(stream=True), bearer(api_token), disconnect_after=events)
+
+
+@when(parsers.re(r'(?:a client starts a chat completion request|(?P<count>\d+) clients? starts? (?:a )?chat completion '
+                 r'requests?) that stays? in flight at provider "(?P<name>[^"]+)"$'))
+def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, in_flight: list[InFlight],
+                         count: str | None, name: str, time_scale: float) -> None:
+    fake = gateway_rig.provider(name).fake
+    for _ in range(int(count or 1)):
+        seen = len(fake.requests)
+        in_flight.append(start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)))
+        fake.wait_for_requests(seen + 1, timeout=5.0 + TIMEOUTS.request * time_scale)
+
+
+@when(parsers.parse('the breaker cooldown of provider "{name}" has elapsed'))
+def when_cooldown_elapsed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
+    requests = gateway_rig.provider(name).fake.requests
+    assert requests, f"provider {name} never received a request, so its breaker cannot have opened"
+    opened = requests[-1].t
+    cooldown = BREAKER.cooldown * time_scale + timing_tolerance
+    wait_until(lambda: time.monotonic() >= opened + cooldown, timeout=cooldown + 1.0,
+               what=f"the breaker cooldown of provider {name} ({BREAKER.cooldown:g} spec s)")
+
+
+@when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")
+def when_send_raw(sut: RunningTarget, api_token: str, body: str) -> Exchange:
+    raw = json.loads(f'"{body}"')
+    return send("POST", _url(sut), content=raw.encode(),
+                headers={**bearer(api_token), "content-type": "application/json"})
+
+
+@when(parsers.parse("a client sends a chat completion request with {field} set to {value}"),
+      target_fixture="exchange")
+def when_send_with_field(sut: RunningTarget, api_token: str, field: str, value: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(**{field: json.loads(value)}), headers=bearer(api_token))
+
+
+@when(parsers.parse("a client sends a chat completion request of {megabytes:d} megabytes"), target_fixture="exchange")
+def when_send_oversize(sut: RunningTarget, api_token: str, megabytes: int) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(content="x" * megabytes * 1024 * 1024),
+                headers=bearer(api_token))
+
+
+@when(parsers.parse("a client sends a chat completion request with model {value}"), target_fixture="exchange")
+def when_send_with_model(sut: RunningTarget, api_token: str, value: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(model=json.loads(value)), headers=bearer(api_token))
+
+
+@when(parsers.parse('a client sends a chat completion request with the message "{message}"'),
+      target_fixture="exchange")
+def when_send_with_message(sut: RunningTarget, api_token: str, message: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(content=json.loads(f'"{message}"')),
+                headers=bearer(api_token))
+
+
+@when("a client sends a chat completion request without a token", target_fixture="exchange")
+def when_send_without_token(sut: RunningTarget) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body())
+
+
+@when(parsers.parse('a client sends a chat completion request with the token "{token}"'), target_fixture="exchange")
+def when_send_with_token(sut: RunningTarget, token: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(), headers=bearer(token))
+
+
+@when("a client reads the gateway metrics", target_fixture="exchange")
+def when_read_metrics(sut: RunningTarget) -> Exchange:
+    return send("GET", sut.base_url + "/metrics")
+
+
+# -- Then: what the client saw --------------------------------------------------------------
+
+@then(parsers.parse('the client received the text "{text}" and the end of the stream'))
+def then_stream_text(stream_exchange: StreamExchange, text: str) -> None:
+    assert stream_exchange.status == 200, stream_exchange.describe()
+    assert stream_exchange.text == text and stream_exchange.done and stream_exchange.error is None, \
+        stream_exchange.describe()
+
+
+@then("no error event reached the client")
+def then_no_error_event(stream_exchange: StreamExchange) -> None:
+    assert stream_exchange.error is None, stream_exchange.describe()
+
+
+@then(parsers.re(r'the stream ended with an error event(?: with code "(?P<code>[A-Z_]+)")?$'))
+def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None:
+    assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
+    last = stream_exchange.events[-1].json() if stream_exchange.events[-1].data != "[DONE]" else {}
+    error = last.get("error") if isinstance(last, dict) else None
+    assert error, f"the last event is not an error event: {stream_exchange.describe()}"
+    missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
+    assert not missing, f"terminal error event lacks {missing}: {error}"
+    assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
+    assert "suggested_action" in error["details"], error
+    assert code is None or error["code"] == code, f"expected {code}: {error}"
+
+
+@then("the error event reports the text delivered before it")
+def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
+    error = stream_exchange.error
+    assert error is not None, stream_exchange.describe()
+    assert stream_exchange.text, "nothing was delivered before the error, so the check says nothing"
+    assert error["details"].get("delivered_text") == stream_exchange.text, \
+        f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
+
+
+@then("no token reached the client twice")
+def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
+    pieces = stream_exchange.content_pieces
+    assert pieces, stream_exchange.describe()
+    assert pieces.count(pieces[0]) == 1 and stream_exchange.text.count(pieces[0]) == 1, \
+        f"the stream restarted after bytes reached the client: {pieces}"
+
+
+@then(parsers.parse("the response carries a Retry-After of about {seconds:d} seconds"))
+def then_retry_after_about(exchange: Exchange, seconds: int) -> None:
+    value = exchange.headers.get("retry-after")
+    assert value is not None and value.isdigit(), f"no usable Retry-After: {exchange.describe()}"
+    assert seconds * 0.9 <= int(value) <= seconds, f"Retry-After {value}, expected about {seconds}"
+
+
+@then("the response carries a Retry-After header")
+def then_retry_after_present(exchange: Exchange) -> None:
+    value = exchange.headers.get("retry-after", "")
+    assert value.isdigit() and int(value) >= 0, f"no usable Retry-After: {exchange.describe()}"
+
+
+@then(parsers.parse("the error details say retry_after_seconds is {seconds:d}"))
+def then_details_retry_after(exchange: Exchange, seconds: int) -> None:
+    assert error_details(exchange).get("retry_after_seconds") == seconds, exchange.describe()
+
+
+@then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
+def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
+    details = error_details(exchange)
+    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), details
+
+
+@then(parsers.parse('the error details carry the partial text "{text}"'))
+def then_partial_text(exchange: Exchange, text: str) -> None:
+    assert error_details(exchange).get("partial_text") == text, exchange.describe()
+
+
+@then(parsers.parse('the error details carry a partial tool call "{name}"'))
+def then_partial_tool_call(exchange: Exchange, name: str) -> None:
+    calls = error_details(exchange).get("partial_tool_calls") or []
+    assert any(call.get("name") == name for call in calls), exchange.describe()
+
+
+@then(parsers.parse('the error details name the field "{field}"'))
+def then_details_field(exchange: Exchange, field: str) -> None:
+    fields = error_details(exchange).get("fields") or {}
+    assert any(key == field or key.startswith(field + "[") or key.startswith(field + ".") for key in fields), \
+        f"field {field!r} not named: {fields}"
+
+
+@then(parsers.parse('every response was an error envelope with code "{code}"'))
+def then_every_response(exchanges: list[Exchange], code: str) -> None:
+    for exchange in exchanges:
+        assert not envelope_problems(exchange, vocabulary()), exchange.describe()
+        assert exchange.json()["error"]["code"] == code, exchange.describe()
+
+
+@then(parsers.parse('the completion text is "{text}"'))
+def then_completion_text(exchange: Exchange, text: str) -> None:
+    assert exchange.status == 200 and completion_text(exchange) == text, exchange.describe()
+
+
+@then("the response came after the upstream timeout and before the request timeout")
+def then_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+    low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
+    assert low <= exchange.elapsed < high, \
+        f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
+
+
+@then(parsers.parse("the response does not contain {value}"))
+def then_response_lacks(exchange: Exchange, value: str) -> None:
+    text = json.loads(value)
+    assert text not in exchange.text and json.dumps(text)[1:-1] not in exchange.text, exchange.describe()
+
+
+@then("the gateway is still healthy")
+def then_still_healthy(sut: RunningTarget) -> None:
+    assert sut.is_running(), sut.log_tail()
+    assert send("GET", sut.base_url + "/health").status == 200
+
+
+@then(parsers.parse('the gateway log has a line with "{first}" and "{second}"'))
+def then_log_line(sut: RunningTarget, first: str, second: str) -> None:
+    wait_until(lambda: any(first in line and second in line for line in sut.log_text().splitlines()),
+               timeout=2.0, what=f"a log line with {first!r} and {second!r}", describe=lambda: sut.log_tail(10))
+
+
+@then(parsers.parse('the gateway log does not contain "{text}"'))
+def then_log_lacks(sut: RunningTarget, text: str) -> None:
+    assert text not in sut.log_text()
+
+
+@then(parsers.re(r'the metrics include (?P<names>.+)$'))
+def then_metrics_include(exchange: Exchange, names: str) -> None:
+    wanted = [n.strip().strip('"') for n in names.replace(" and ", ", ").split(",")]
+    present = metric_names(exchange.text)
+    missing = [n for n in wanted if n not in present]
+    assert not missing, f"metrics missing: {missing}"
+
+
+@then(parsers.parse('the metric "{name}" with {label} "{value}" is {expected:g}'))
+def then_metric_value(sut: RunningTarget, name: str, label: str, value: str, expected: float) -> None:
+    page = send("GET", sut.base_url + "/metrics").text
+    observed = sample_value(page, name, {label: value})
+    assert observed == expected, f"{name}{{{label}={value!r}}} is {observed}, expected {expected:g}"
+
+
+@when(parsers.parse('a client sends a chat completion request once the gateway has let go of provider "{name}"'),
+      target_fixture="exchange")
+def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
+                            time_scale: float, timing_tolerance: float) -> Exchange:
+    gateway_rig.provider(name).fake.wait_for_open_connections(
+        0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
+    return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
+
+
+@when(parsers.parse("{count:d} clients send chat completion requests at the same time"),
+      target_fixture="stream_exchanges")
+def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, time_scale: float) -> list[StreamExchange]:
+    flights = [start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)) for _ in range(count)]
+    return [flight.wait(timeout=TIMEOUTS.request * time_scale * 2 + 5.0) for flight in flights]
+
+
+@when(parsers.parse("a client sends {count:d} random bodies as chat completions"), target_fixture="exchanges")
+def when_send_random(sut: RunningTarget, api_token: str, count: int) -> list[Exchange]:
+    bodies = random_bodies(count, seed=20261122)
+    headers = {**bearer(api_token), "content-type": "application/json"}
+    with httpx.Client(timeout=10.0) as client:
+        return [exchange_of(client, "POST", _url(sut), body, headers) for body in bodies]
+
+
+@when("the gateway receives SIGTERM")
+def when_sigterm(sut: RunningTarget) -> None:
+    if not hasattr(sut, "send_signal"):
+        pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
+    sut.send_signal(signal.SIGTERM)
+
+
+@then(parsers.parse('the response carries the correlation id "{cid}" in its header and its error'))
+def then_correlation_echoed(exchange: Exchange, cid: str) -> None:
+    assert exchange.headers.get("x-correlation-id") == cid, exchange.headers
+    assert exchange.json()["error"]["correlation_id"] == cid, exchange.describe()
+
+
+@then("the response carries a generated correlation id in its header and its error")
+def then_correlation_generated(exchange: Exchange) -> None:
+    header = exchange.headers.get("x-correlation-id")
+    assert header and exchange.json()["error"]["correlation_id"] == header, exchange.describe()
+
+
+@then(parsers.parse('the error details say provider is "{name}" and upstream_status is {status:d}'))
+def then_details_provider(exchange: Exchange, name: str, status: int) -> None:
+    details = error_details(exchange)
+    assert (details.get("provider"), details.get("upstream_status")) == (name, status), details
+
+
+@then(parsers.parse('one of them was rejected with "{code}" and the other received "{text}"'))
+def then_one_rejected_one_served(stream_exchanges: list[StreamExchange], code: str, text: str) -> None:
+    rejected = [e for e in stream_exchanges if e.status == vocabulary()[code].status]
+    served = [e for e in stream_exchanges if e.status == 200 and e.text == text and e.done]
+    assert len(rejected) == 1 and len(served) == 1, [e.describe() for e in stream_exchanges]
+    assert json.loads(rejected[0].body)["error"]["code"] == code, rejected[0].describe()
+
+
+@then(parsers.parse('the stream was refused with an error envelope with code "{code}"'))
+def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
+    exchange = Exchange("POST", "", stream_exchange.status, stream_exchange.headers, stream_exchange.body,
+                        stream_exchange.sent_at, stream_exchange.ended_at - stream_exchange.sent_at)
+    assert not stream_exchange.events, f"got an event stream instead of an HTTP error: {stream_exchange.describe()}"
+    problems = envelope_problems(exchange, vocabulary())
+    assert not problems and json.loads(stream_exchange.body)["error"]["code"] == code, \
+        f"{problems}: {stream_exchange.describe()}"
+
+
+@then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'))
+def then_metric_sum(sut: RunningTarget, name: str, expected: float) -> None:
+    page = send("GET", sut.base_url + "/metrics").text
+    assert sample_sum(page, name) == expected, f"{name} sums to {sample_sum(page, name)}, expected {expected:g}"
+
+
+@then("no response was 500 INTERNAL_ERROR")
+def then_no_internal_error(exchanges: list[Exchange]) -> None:
+    crashed = [e.describe() for e in exchanges if e.status >= 500]
+    assert not crashed, f"{len(crashed)} request(s) crashed the gateway, e.g. {crashed[:3]}"
+
+
+@then("the gateway exits within the cleanup timeout")
+def then_exits_in_time(sut: RunningTarget, time_scale: float, timing_tolerance: float) -> None:
+    code = sut.wait_exit(TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0)  # type: ignore[attr-defined]
+    assert code is not None, f"{sut.name} still running after the cleanup timeout:\n{sut.log_tail()}"

@@ -94,10 +94,10 @@ def test_an_async_step_fails_collection(pytester: pytest.Pytester) -> None:
 
 
 def test_an_optional_feature_the_target_does_not_claim_skips_with_a_reason(pytester: pytest.Pytester) -> None:
-    project(pytester, SCENARIO.format(tags="@GW-HEALTH-001 @feature-streaming"))
+    project(pytester, SCENARIO.format(tags="@GW-HEALTH-001 @feature-hive_cli"))
     result = run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*target reference-gateway does not claim optional feature(s) streaming*"])
+    result.stdout.fnmatch_lines(["*target reference-gateway does not claim optional feature(s) hive_cli*"])
 
 
 TARGET = f"""

@@ -35,6 +35,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, clock: ScaledClock, parts: Components) -> None:
         self.config, self.clock, self.parts = config, clock, parts
         self.metrics = GatewayMetrics()
+        self.metrics.start_at_zero([p.name for p in config.providers])
         self.engine = Engine(config, clock, self.metrics, parts)
         self.limiter = parts.limiter(config.limits)
         self.auth = parts.authenticator(config.api_token)

@@ -18,5 +18,14 @@ class GatewayMetrics:
         self.fallbacks = Counter("llm_fallback_triggered", "Fallbacks taken, by type", ["type"],
                                  registry=self.registry)
 
+    def start_at_zero(self, providers: list[str]) -> None:
+        """Give every known label a sample from the start, so the page lists all four metrics."""
+        for provider in providers:
+            self.retries.labels(provider)
+        for category in ("transient", "permanent", "context", "resource"):
+            self.streaming_errors.labels(category)
+        for kind in ("streaming_to_buffered", "provider_switch"):
+            self.fallbacks.labels(kind)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

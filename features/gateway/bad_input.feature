@@ -1,0 +1,67 @@
+@gateway
+Feature: Bad input
+  Malformed JSON, wrong types, oversize bodies and hostile strings get a clear 400 (413 for
+  size) with field details, never a crash, and never reach a provider.
+
+  Background:
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" streams "Hello"
+
+  @GW-INPUT-001
+  Scenario: Malformed JSON is a validation error
+    When a client sends the raw body "{\"model\": \"m\", \"messages\": [" as a chat completion
+    Then the response is an error envelope with code "VALIDATION_ERROR"
+    And the error details name the field "body"
+    And provider "primary" received 0 requests
+
+  @GW-INPUT-002
+  Scenario Outline: A wrong type in <field> is named in the error details
+    When a client sends a chat completion request with <field> set to <value>
+    Then the response is an error envelope with code "VALIDATION_ERROR"
+    And the error details name the field "<field>"
+    And provider "primary" received 0 requests
+
+    Examples:
+      | field       | value            |
+      | model       | 42               |
+      | messages    | "hello"          |
+      | messages    | []               |
+      | stream      | "yes"            |
+      | max_tokens  | -5               |
+      | max_tokens  | true             |
+      | temperature | 7.5              |
+      | tools       | "all of them"    |
+
+  @GW-INPUT-003
+  Scenario: An oversize body is rejected with 413
+    When a client sends a chat completion request of 3 megabytes
+    Then the response is an error envelope with code "PAYLOAD_TOO_LARGE"
+    And provider "primary" received 0 requests
+
+  @GW-INPUT-004
+  Scenario Outline: A hostile model name is refused without echoing it
+    When a client sends a chat completion request with model <value>
+    Then the response is an error envelope with code "VALIDATION_ERROR"
+    And the response does not contain <value>
+    And the gateway is still healthy
+
+    Examples:
+      | value                                  |
+      | "../../etc/passwd"                      |
+      | "m; rm -rf /"                           |
+      | "m\u0000null"                           |
+      | "$(curl evil)"                          |
+      | "<script>alert(1)</script>"             |
+      | "m\r\\nX-Injected: 1"                   |
+
+  @GW-INPUT-005
+  Scenario: Hostile strings in message content are carried, not executed, and nothing crashes
+    When a client sends a chat completion request with the message "'; DROP TABLE users; -- \u202e $(reboot) \u0000 %s%s%n"
+    Then the response status is 200
+    And the gateway is still healthy
+
+  @GW-INPUT-006
+  Scenario: A thousand random bodies never crash the gateway
+    When a client sends 1000 random bodies as chat completions
+    Then no response was 500 INTERNAL_ERROR
+    And the gateway is still healthy

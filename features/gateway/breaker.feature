@@ -1,0 +1,61 @@
+@gateway
+Feature: A circuit breaker per provider
+  Five consecutive failed operations (a call with all its retries) open the breaker; while
+  open, calls fail at once with 503 CIRCUIT_BREAKER_OPEN and the provider sees nothing; after
+  the 60 s cooldown exactly one trial passes; it closes the breaker or reopens it.
+
+  Background:
+    Given provider "primary" speaks the openai wire format
+
+  @GW-BREAKER-001 @GW-BREAKER-003 @GW-BREAKER-007
+  Scenario: Five failed operations open the breaker and the provider sees no more requests
+    Given provider "primary" always answers 503 with header "retry-after-ms: 1"
+    When a client sends 5 chat completion requests one after another
+    And a client sends a chat completion request
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And the response carries a Retry-After of about 60 seconds
+    And provider "primary" received 30 requests
+
+  @GW-BREAKER-002
+  Scenario: Client errors do not count against the breaker
+    Given provider "primary" always answers 400
+    When a client sends 6 chat completion requests one after another
+    Then provider "primary" received 6 requests
+    And every response was an error envelope with code "VALIDATION_ERROR"
+
+  @GW-BREAKER-004
+  Scenario: After the cooldown one trial passes and a success closes the breaker
+    Given provider "primary" answers 503 with header "retry-after-ms: 1" 30 times, then streams "Back again"
+    When a client sends 5 chat completion requests one after another
+    And the breaker cooldown of provider "primary" has elapsed
+    And a client sends a chat completion request
+    Then the response status is 200
+    And provider "primary" received 31 requests
+
+  @GW-BREAKER-005
+  Scenario: A failed trial reopens the breaker for another cooldown
+    Given provider "primary" always answers 503 with header "retry-after-ms: 1"
+    When a client sends 5 chat completion requests one after another
+    And the breaker cooldown of provider "primary" has elapsed
+    And a client sends a chat completion request
+    And a client sends a chat completion request
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And provider "primary" received 36 requests
+
+  @GW-BREAKER-006
+  Scenario: While the half-open trial runs, other calls are rejected
+    Given provider "primary" answers 503 with header "retry-after-ms: 1" 30 times, then stalls
+    When a client sends 5 chat completion requests one after another
+    And the breaker cooldown of provider "primary" has elapsed
+    And a client starts a chat completion request that stays in flight at provider "primary"
+    And a client sends a chat completion request
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And provider "primary" received 31 requests
+
+  @GW-BREAKER-008
+  Scenario: A success resets the count of failed operations
+    Given provider "primary" fails 4 operations, succeeds once, fails 4 more, then streams "Still closed"
+    When a client sends 9 chat completion requests one after another
+    And a client sends a chat completion request
+    Then the completion text is "Still closed"
+    And provider "primary" received 50 requests

@@ -1,0 +1,44 @@
+@gateway
+Feature: The retry schedule
+  delay_n = min(1 s x 2^(n-1), 30 s) x U[0.9, 1.1]; at most 6 attempts; never past 2 minutes.
+  The delays are measured at the fake provider, not taken from the gateway's word.
+
+  @GW-RETRY-004 @GW-RETRY-005 @GW-VOC-004
+  Scenario: A provider that keeps failing sees six attempts spaced by the backoff schedule
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" always answers 503
+    When a client sends a chat completion request
+    Then provider "primary" received 6 requests
+    And the gaps between the requests to provider "primary" follow the gateway backoff schedule
+    And the response is an error envelope with code "SERVICE_UNAVAILABLE"
+
+  @GW-RETRY-010
+  Scenario: Retry delays carry jitter
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" always answers 503
+    When a client sends a chat completion request
+    Then the gaps between the requests to provider "primary" are jittered
+
+  @GW-RETRY-006
+  Scenario: Retries stop before the two-minute budget runs out
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" always answers 503 with header "retry-after: 50"
+    When a client sends a chat completion request
+    Then provider "primary" received 3 requests
+    And the response is an error envelope with code "SERVICE_UNAVAILABLE"
+
+  @GW-OBS-002
+  Scenario: Every retry is logged with its attempt number and the correlation id
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" answers 503 2 times, then streams "Hello"
+    When a client sends a chat completion request with correlation id "corr-retry-log-1"
+    Then the gateway log has a line with "attempt 2/6" and "corr-retry-log-1"
+    And the gateway log has a line with "attempt 3/6" and "corr-retry-log-1"
+
+  @slow @GW-RETRY-004
+  Scenario: At time scale 1 the real schedule holds: 1, 2, 4, 8, 16 seconds, each within 10 percent
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" always answers 503
+    When a client sends a chat completion request
+    Then provider "primary" received 6 requests
+    And the gaps between the requests to provider "primary" follow the gateway backoff schedule

@@ -1,0 +1,42 @@
+@gateway
+Feature: The timeout cascade
+  request 30 s > upstream 25 s > cleanup 5 s. A provider that hangs yields 504 after about
+  25 s, never after 30 s, and whatever it held is released within 5 s more.
+
+  Background:
+    Given provider "primary" speaks the openai wire format
+
+  @GW-TIMEOUT-001 @GW-TIMEOUT-003 @GW-TIMEOUT-005 @GW-RETRY-012
+  Scenario: A provider that never answers yields 504 GATEWAY_TIMEOUT after the upstream timeout
+    Given provider "primary" stalls before answering
+    When a client sends a chat completion request
+    Then the response is an error envelope with code "GATEWAY_TIMEOUT"
+    And the response came after the upstream timeout and before the request timeout
+    And the connection from the gateway to provider "primary" is closed within the cleanup timeout
+
+  @GW-TIMEOUT-002 @feature-streaming
+  Scenario: A stream that stalls after its first tokens ends with a GATEWAY_TIMEOUT event
+    Given provider "primary" streams "Hello brave new world" in 4 chunks, then stalls after 2
+    When a client streams a chat completion
+    Then the stream ended with an error event with code "GATEWAY_TIMEOUT"
+    And the error event reports the text delivered before it
+    And the connection from the gateway to provider "primary" is closed within the cleanup timeout
+
+  @GW-TIMEOUT-001
+  Scenario: Latency on the network path beyond the upstream timeout yields 504
+    Given the network path to provider "primary" adds latency beyond the upstream timeout
+    When a client sends a chat completion request
+    Then the response is an error envelope with code "GATEWAY_TIMEOUT"
+
+  @GW-TIMEOUT-004
+  Scenario: Latency on the network path within the upstream timeout is only slower
+    Given the network path to provider "primary" adds latency of a fifth of the upstream timeout
+    When a client sends a chat completion request
+    Then the response status is 200
+
+  @GW-CLEANUP-003
+  Scenario: On SIGTERM the gateway exits within the cleanup timeout
+    Given provider "primary" streams "Hello"
+    And the gateway is running
+    When the gateway receives SIGTERM
+    Then the gateway exits within the cleanup timeout

@@ -1,0 +1,113 @@
+"""A fake LLM provider: one wire format, one API key, one script of replies.
+
+Requests to the completion endpoint are checked for the provider's auth header first (a wrong
+key gets the provider's real auth error and does not consume the script); each other request
+takes the script's next reply, rendered in the mode the client asked for (stream or not).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from harness.fakes.anthropic import AnthropicWire
+from harness.fakes.core import Chunk, FakeServer, Incoming, Plan, Routed, json_plan
+from harness.fakes.gemini import GeminiWire
+from harness.fakes.openai import OpenAIWire
+from harness.fakes.script import (
+    Disconnect,
+    ProviderError,
+    Reply,
+    Script,
+    ScriptReply,
+    Stream,
+    Transfer,
+    text_stream,
+)
+from harness.fakes.wire import Call, Content, WireFormat, aggregate
+from harness.history import Recorder
+
+ProviderKind = Literal["openai", "anthropic", "gemini"]
+WIRES: dict[str, type[OpenAIWire | AnthropicWire | GeminiWire]] = {
+    "openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
+
+
+class FakeProvider(FakeServer):
+    def __init__(self, kind: ProviderKind, name: str, recorder: Recorder, api_key: str) -> None:
+        if kind not in WIRES:
+            raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(WIRES)}")
+        super().__init__(f"provider:{name}", recorder)
+        self.kind = kind
+        self.name = name
+        self.api_key = api_key
+        self.wire: WireFormat = WIRES[kind]()
+
+    def set_script(self, script: Script, channel: str = "default") -> None:
+        if any(isinstance(r, Transfer) for r in (*script.replies, script.then)):
+            raise ValueError("a provider script cannot contain a hub Transfer")
+        super().set_script(script, channel)
+
+    def route(self, request: Incoming) -> Routed:
+        call = self.wire.call(request)
+        if call is None:
+            body = self.wire.error_body(404, f"Unknown path {request.method} {request.path}", {})
+            return Routed(json_plan(404, body, self.wire.response_headers(404)), "unknown path")
+        denied = self.wire.auth_error(request, self.api_key)
+        if denied is not None:
+            headers = self.wire.response_headers(denied.status)
+            return Routed(json_plan(denied.status, denied.body, headers), "auth failed", None, call.stream)
+        attempt, reply = self.next_reply()
+        return Routed(render(self.wire, reply, call), reply.describe(), attempt, call.stream)
+
+
+def render(wire: WireFormat, reply: ScriptReply, call: Call) -> Plan:
+    """The bytes and faults that answer `call` with `reply` in `wire`'s format."""
+    if isinstance(reply, Disconnect):
+        return Plan(disconnect=True, reset=reply.reset, delay_before_headers=reply.delay)
+    if isinstance(reply, Reply):
+        return _render_reply(wire, reply, call)
+    if isinstance(reply, Stream):
+        return _render_stream(wire, reply, call) if call.stream else _render_buffered(wire, reply, call)
+    raise TypeError(f"a provider cannot answer with {reply!r}")
+
+
+def _render_reply(wire: WireFormat, reply: Reply, call: Call) -> Plan:
+    headers = {**wire.response_headers(reply.status), **reply.headers}
+    if reply.body is not None:
+        return json_plan(reply.status, reply.body, headers, reply.delay_before_headers)
+    if reply.status >= 400:
+        body = wire.error_body(reply.status, reply.message, reply.headers)
+        return json_plan(reply.status, body, headers, reply.delay_before_headers)
+    if call.stream:
+        stream = text_stream(reply.text, status=reply.status, headers=reply.headers,
+                             delay_before_headers=reply.delay_before_headers)
+        return _render_stream(wire, stream, call)
+    body = wire.success_body(Content(reply.text), call)
+    return json_plan(reply.status, body, headers, reply.delay_before_headers)
+
+
+def _render_stream(wire: WireFormat, stream: Stream, call: Call) -> Plan:
+    encoder = wire.encoder(call)
+    chunks = tuple(Chunk(encoder.malformed() if index == stream.malformed_at else encoder.encode(event),
+                         event.delay)
+                   for index, event in enumerate(stream.events))
+    headers = {"content-type": encoder.content_type, "cache-control": "no-cache",
+               **wire.response_headers(stream.status), **stream.headers}
+    return Plan(stream.status, headers, chunks, stream.delay_before_headers, stream.cut_after,
+                stream.stall_after, stream.reset)
+
+
+def _render_buffered(wire: WireFormat, stream: Stream, call: Call) -> Plan:
+    """A stream asked for without `stream: true`: one JSON answer, or the fault that would have
+    struck before the stream's end."""
+    length = len(stream.events)
+    if stream.cut_after is not None and stream.cut_after < length:
+        return Plan(disconnect=True, reset=stream.reset, delay_before_headers=stream.delay_before_headers)
+    if stream.stall_after is not None and stream.stall_after <= length:
+        return Plan(hang=True, delay_before_headers=stream.delay_before_headers)
+    headers = {**wire.response_headers(stream.status), **stream.headers}
+    outcome = aggregate(stream.events)
+    delay = stream.delay_before_headers + sum(event.delay for event in stream.events)
+    if isinstance(outcome, ProviderError):
+        body = wire.error_body(outcome.status, outcome.message, stream.headers)
+        return json_plan(outcome.status, body, headers, delay)
+    return json_plan(stream.status, wire.success_body(outcome, call), headers, delay)

@@ -1,0 +1,33 @@
+"""Phrases about network faults injected by the proxy on the paths between the SUT and its fakes."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers
+
+from fault_injection.plugin import ScenarioNetwork
+from fault_injection.toxics import Latency, LimitData
+from harness.spec_values import TIMEOUTS
+
+
+def _proxy(target: str) -> str:
+    return f"provider-{target}"
+
+
+@given(parsers.parse('the network path to provider "{name}" is down'))
+def given_path_down(network: ScenarioNetwork, name: str) -> None:
+    network.set_enabled(_proxy(name), False)
+
+
+@given(parsers.parse('the network path to provider "{name}" adds latency beyond the upstream timeout'))
+def given_latency_beyond(network: ScenarioNetwork, name: str, time_scale: float) -> None:
+    network.add_toxic(_proxy(name), Latency(latency_ms=int(TIMEOUTS.upstream * time_scale * 1000 * 1.5)))
+
+
+@given(parsers.parse('the network path to provider "{name}" adds latency of a fifth of the upstream timeout'))
+def given_latency_within(network: ScenarioNetwork, name: str, time_scale: float) -> None:
+    network.add_toxic(_proxy(name), Latency(latency_ms=int(TIMEOUTS.upstream * time_scale * 1000 / 5)))
+
+
+@given(parsers.parse('the network path to provider "{name}" cuts the connection after {count:d} bytes of the reply'))
+def given_cut_after_bytes(network: ScenarioNetwork, name: str, count: int) -> None:
+    network.add_toxic(_proxy(name), LimitData(bytes=count))

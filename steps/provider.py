@@ -1,0 +1,200 @@
+"""Phrases about the fake LLM providers: what they answer, and what they saw."""
+
+from __future__ import annotations
+
+import json
+
+
+from pytest_bdd import given, parsers, then
+
+from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
+from harness.fakes.script import split_text
+from harness.history import EventKind, History
+from harness.probes import open_connections
+from harness.rigs.gateway import GatewayRig
+from harness.schedule import GATEWAY_BACKOFF, Window, check_jitter, check_schedule
+from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
+
+FOREVER = 3600.0  # a stall: the fake holds the connection until the client or the scenario ends
+TOOL_ARGUMENTS = '{"city": "Paris"}'
+
+
+def _headers(*pairs: str) -> dict[str, str]:
+    return dict((part.strip() for part in pair.split(":", 1)) for pair in pairs)  # type: ignore[misc]
+
+
+@given(parsers.parse('provider "{name}" speaks the {kind} wire format'))
+def given_provider(gateway_rig: GatewayRig, name: str, kind: str) -> None:
+    gateway_rig.add_provider(name, kind)  # type: ignore[arg-type]
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" answers (?P<status>\d+) (?P<count>\d+) times?, '
+                  r'then streams "(?P<text>[^"]*)"$'), converters={"status": int, "count": int})
+def given_answers_then_streams(gateway_rig: GatewayRig, name: str, status: int, count: int, text: str) -> None:
+    gateway_rig.script(name, script(*[Reply(status)] * count, then=text_stream(text)))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" answers (?P<status>\d+) with headers? "(?P<first>[^"]+)"'
+                  r'(?: and "(?P<second>[^"]+)")? (?P<count>\d+) times?, then (?P<after>streams "[^"]*"|stalls)$'),
+       converters={"status": int, "count": int})
+def given_answers_with_headers(gateway_rig: GatewayRig, name: str, status: int, first: str, second: str | None,
+                               count: int, after: str) -> None:
+    headers = _headers(first, *([second] if second else []))
+    then_reply = Reply(delay_before_headers=FOREVER) if after == "stalls" else text_stream(after[9:-1])
+    gateway_rig.script(name, script(*[Reply(status, headers)] * count, then=then_reply))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" always answers (?P<status>\d+)(?: with header "(?P<header>[^"]+)")?$'),
+       converters={"status": int})
+def given_always_answers(gateway_rig: GatewayRig, name: str, status: int, header: str | None) -> None:
+    gateway_rig.script(name, script(then=Reply(status, _headers(header) if header else {})))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" streams "(?P<text>[^"]*)"(?: in (?P<chunks>\d+) chunks)?$'))
+def given_streams(gateway_rig: GatewayRig, name: str, text: str, chunks: str | None) -> None:
+    gateway_rig.script(name, script(then=text_stream(text, int(chunks or 3))))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" (?:always )?streams "(?P<text>[^"]*)" in (?P<chunks>\d+) chunks, '
+                  r'then (?P<fault>cuts the connection|stalls|sends an overloaded error) after (?P<after>\d+)$'),
+       converters={"chunks": int, "after": int})
+def given_stream_fault(gateway_rig: GatewayRig, name: str, text: str, chunks: int, fault: str, after: int) -> None:
+    gateway_rig.script(name, script(then=_faulty_stream(text, chunks, fault, after)))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" answers (?P<status>\d+) (?P<count>\d+) times?, then streams '
+                  r'"(?P<text>[^"]*)" in (?P<chunks>\d+) chunks, then cuts the connection after (?P<after>\d+)$'),
+       converters={"status": int, "count": int, "chunks": int, "after": int})
+def given_answers_then_faulty_stream(gateway_rig: GatewayRig, name: str, status: int, count: int, text: str,
+                                     chunks: int, after: int) -> None:
+    stream = _faulty_stream(text, chunks, "cuts the connection", after)
+    gateway_rig.script(name, script(*[Reply(status)] * count, then=stream))
+
+
+def _faulty_stream(text: str, chunks: int, fault: str, after: int) -> Stream:
+    if fault == "sends an overloaded error":
+        pieces = split_text(text, chunks)[:after]
+        return Stream(tuple(Text(piece) for piece in pieces) + (ProviderError(529),))
+    if fault == "stalls":
+        return text_stream(text, chunks, stall_after=after)
+    return text_stream(text, chunks, cut_after=after)
+
+
+@given(parsers.parse('provider "{name}" always streams "{text}" and then stalls'))
+def given_streams_then_stalls(gateway_rig: GatewayRig, name: str, text: str) -> None:
+    gateway_rig.script(name, script(then=text_stream(text, 1, stall_after=1)))
+
+
+@given(parsers.parse('provider "{name}" streams "{text}" and a tool call "{tool}", then stalls'))
+def given_tool_call_then_stalls(gateway_rig: GatewayRig, name: str, text: str, tool: str) -> None:
+    events = len(split_text(text, 2)) + len(split_text(TOOL_ARGUMENTS, 2))
+    gateway_rig.script(name, script(then=text_stream(text, 2, tool_calls=[(tool, TOOL_ARGUMENTS)],
+                                                     stall_after=events)))
+
+
+@given(parsers.parse('provider "{name}" stalls before answering'))
+def given_stalls(gateway_rig: GatewayRig, name: str) -> None:
+    gateway_rig.script(name, script(then=Reply(delay_before_headers=FOREVER)))
+
+
+@given(parsers.parse('provider "{name}" cannot stream and answers "{text}"'))
+def given_cannot_stream(gateway_rig: GatewayRig, name: str, text: str) -> None:
+    gateway_rig.provider(name).streaming = False
+    gateway_rig.script(name, script(then=Reply(text=text)))
+
+
+@given(parsers.parse('provider "{name}" refuses streaming with "{message}" and answers "{text}"'))
+def given_refuses_streaming(gateway_rig: GatewayRig, name: str, message: str, text: str) -> None:
+    gateway_rig.script(name, script(Reply(400, message=message), then=Reply(text=text)))
+
+
+@then(parsers.re(r'provider "(?P<name>[^"]+)" received (?P<count>\d+) requests?$'), converters={"count": int})
+def then_provider_received(gateway_rig: GatewayRig, name: str, count: int) -> None:
+    requests = gateway_rig.provider(name).fake.requests
+    assert len(requests) == count, (f"provider {name} received {len(requests)} request(s), expected {count}: "
+                                    f"{[r.reply for r in requests]}")
+
+
+@then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'))
+def then_backoff_schedule(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
+    times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    assert verdict.ok, f"retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
+
+
+@then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'))
+def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
+    times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    violation = check_jitter(times, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
+
+
+@then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'))
+def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: float, time_scale: float,
+                   timing_tolerance: float) -> None:
+    times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    assert len(times) >= number, f"provider {name} received only {len(times)} request(s)"
+    verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, time_scale=time_scale,
+                             tolerance=timing_tolerance, overrides={1: Window(seconds, seconds)})
+    assert verdict.ok, f"expected a gap of {seconds:g} spec seconds: {verdict}"
+
+
+@then(parsers.parse('every request provider "{name}" received asked for a buffered reply'))
+def then_all_buffered(gateway_rig: GatewayRig, name: str) -> None:
+    requests = gateway_rig.provider(name).fake.requests
+    assert requests and not any(r.stream for r in requests), [(r.path, r.stream) for r in requests]
+
+
+@then(parsers.parse('the connection from the gateway to provider "{name}" is closed within the cleanup timeout'))
+def then_upstream_closed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
+                         history: History) -> None:
+    fake = gateway_rig.provider(name).fake
+    fake.wait_for_open_connections(0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
+    assert open_connections(history, fake.source) == 0
+
+
+
+
+@given(parsers.parse('provider "{name}" fails {first:d} operations, succeeds once, fails {second:d} more, '
+                     'then streams "{text}"'))
+def given_fail_succeed_fail(gateway_rig: GatewayRig, name: str, first: int, second: int, text: str) -> None:
+    failure = Reply(503, {"retry-after-ms": "1"})  # an operation fails fast: every retry waits 1 ms
+    replies = ([failure] * (first * GATEWAY_MAX_ATTEMPTS) + [text_stream("ok")]
+               + [failure] * (second * GATEWAY_MAX_ATTEMPTS))
+    gateway_rig.script(name, script(*replies, then=text_stream(text)))
+
+
+@given(parsers.parse('provider "{name}" first streams "{text}" in {chunks:d} chunks then stalls after {after:d}, '
+                     'afterwards streams "{later}"'))
+def given_first_stalls(gateway_rig: GatewayRig, name: str, text: str, chunks: int, after: int, later: str) -> None:
+    gateway_rig.script(name, script(text_stream(text, chunks, stall_after=after), then=text_stream(later)))
+
+
+@then(parsers.parse('every request provider "{name}" received carried the correlation id "{cid}"'))
+def then_correlation_forwarded(gateway_rig: GatewayRig, name: str, cid: str) -> None:
+    requests = gateway_rig.provider(name).fake.requests
+    assert requests and all(r.headers.get("x-correlation-id") == cid for r in requests), \
+        [r.headers.get("x-correlation-id") for r in requests]
+
+
+@then(parsers.parse('provider "{name}" never held more than {count:d} connection at a time'))
+def then_max_connections(gateway_rig: GatewayRig, name: str, count: int, history: History) -> None:
+    source = gateway_rig.provider(name).fake.source
+    level, peak = 0, 0
+    for event in history.events(source=source):
+        if event.kind == EventKind.CONNECTION_OPEN:
+            level += 1
+            peak = max(peak, level)
+        elif event.kind == EventKind.CONNECTION_CLOSE:
+            level -= 1
+    assert peak <= count, f"provider {name} held {peak} connections at once"
+
+
+@then(parsers.parse('provider "{name}" never received the client\'s token'))
+def then_token_not_forwarded(gateway_rig: GatewayRig, name: str, api_token: str) -> None:
+    requests = gateway_rig.provider(name).fake.requests
+    assert requests, f"provider {name} received nothing, so the check says nothing"
+    for request in requests:
+        assert request.reply != "auth failed", "the provider rejected the credentials the gateway sent"
+        visible = json.dumps([dict(request.headers), request.json])
+        assert api_token not in visible, f"the client's token reached provider {name}"
