@@ -126,22 +126,24 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
     return ScheduleVerdict(delays, tuple(windows), tuple(violations))
 
 
-def check_jitter(attempt_times: Sequence[float], schedule: BackoffSchedule, *, time_scale: float,
-                 tolerance: float) -> Violation | None:
-    """A NO_JITTER violation when every delay that could show jitter sat at its unjittered value.
+def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *, time_scale: float,
+                 tolerance: float, min_informative: int = 4) -> Violation | None:
+    """A NO_JITTER violation when the delays that could show jitter all sit at one fixed offset
+    from their unjittered value.
 
-    Only delays whose jitter range is wider than four tolerances can tell jitter from noise; with
-    fewer than two of those the check abstains (returns None).
+    `calls` holds the attempt times of one or more calls. A delay is informative when its jitter
+    range is wider than four tolerances. Without jitter every informative delay is its base value
+    plus the same processing overhead, so their offsets from the base agree within two
+    tolerances; real jitter spreads them over the window, and with `min_informative` or more of
+    them (pass several calls) agreeing by chance is vanishingly rare. With fewer it abstains.
     """
-    times = sorted(attempt_times)
-    unjittered_hits, informative = 0, 0
-    for retry, (a, b) in enumerate(zip(times, times[1:]), start=1):
-        window = schedule.window(retry).scaled(time_scale)
-        if window.high - window.low <= 4 * tolerance:
-            continue
-        informative += 1
-        if abs((b - a) - schedule.base(retry) * time_scale) <= tolerance:
-            unjittered_hits += 1
-    if informative >= 2 and unjittered_hits == informative:
-        return Violation(Problem.NO_JITTER, 2, float(informative))
+    offsets = []
+    for attempt_times in calls:
+        times = sorted(attempt_times)
+        for retry, (a, b) in enumerate(zip(times, times[1:]), start=1):
+            window = schedule.window(retry).scaled(time_scale)
+            if window.high - window.low > 4 * tolerance:
+                offsets.append((b - a) - schedule.base(retry) * time_scale)
+    if len(offsets) >= min_informative and max(offsets) - min(offsets) <= 2 * tolerance:
+        return Violation(Problem.NO_JITTER, 2, float(len(offsets)))
     return None

@@ -91,14 +91,22 @@ def test_windows_follow_the_seed_formulas() -> None:
 
 def test_delays_without_jitter_are_flagged() -> None:
     flat = history([1.0, 2.0, 4.0, 8.0, 16.0])
-    assert check_jitter(flat, HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is not None
+    assert check_jitter([flat], HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is not None
     jittered = history([1.4, 2.9, 4.2, 8.7, 16.1])
-    assert check_jitter(jittered, HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is None
+    assert check_jitter([jittered], HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is None
 
 
 def test_jitter_check_abstains_when_windows_are_too_narrow_to_tell() -> None:
     flat = history([1.0, 2.0, 4.0])
-    assert check_jitter(flat, GATEWAY_BACKOFF, time_scale=0.01, tolerance=0.01) is None
+    assert check_jitter([flat], GATEWAY_BACKOFF, time_scale=0.01, tolerance=0.01) is None
+
+
+def test_jitter_needs_enough_informative_delays_across_calls() -> None:
+    flat = history([1.0, 2.0, 4.0, 8.0, 16.0])
+    scale = 0.1
+    scaled_flat = [100 + (t - 100) * scale for t in flat]
+    assert check_jitter([scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is None
+    assert check_jitter([scaled_flat, scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3)))[:3])

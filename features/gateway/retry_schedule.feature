@@ -16,7 +16,7 @@ Feature: The retry schedule
   Scenario: Retry delays carry jitter
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503
-    When a client sends a chat completion request
+    When a client sends 3 chat completion requests one after another
     Then the gaps between the requests to provider "primary" are jittered
 
   @GW-RETRY-006

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -39,7 +40,7 @@ class Gateway:
         self.engine = Engine(config, clock, self.metrics, parts)
         self.limiter = parts.limiter(config.limits)
         self.auth = parts.authenticator(config.api_token)
-        self._abandoned: list[UpstreamCall] = []  # only ever filled by a defect
+        self._abandoned: list[asyncio.Task[None]] = []  # only ever filled by a defect
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.config.limits.max_body_bytes
@@ -113,16 +114,23 @@ class Gateway:
                 committed.settle(None)  # the client left: says nothing about the provider
             if finished or self.parts.close_upstream_on_disconnect:
                 await committed.call.close()
-            else:
-                self._abandoned.append(committed.call)
             await slot.aclose()
             self._observe("ok" if outcome else "error", committed.provider, started)
 
     async def _events(self, committed: Committed) -> AsyncIterator[Event]:
         for event in committed.buffered:
             yield event
-        async for event in committed.call.events():
-            yield event
+        if self.parts.close_upstream_on_disconnect:
+            async for event in committed.call.events():
+                yield event
+            return
+        # The defect's shape: a reader task decoupled from the client, which nobody cancels.
+        queue: asyncio.Queue[Event | AttemptFailed | None] = asyncio.Queue()
+        self._abandoned.append(asyncio.create_task(_pump(committed.call, queue)))
+        while (item := await queue.get()) is not None:
+            if isinstance(item, AttemptFailed):
+                raise item
+            yield item
 
     def _observe(self, outcome: str, provider: str, started: float) -> None:
         self.metrics.request_duration.labels(provider, outcome).observe((time.monotonic() - started) * 1000)
@@ -142,3 +150,12 @@ def build_app(raw_config: dict[str, Any], time_scale: float, parts: Components |
                              Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"])],
                      middleware=[Middleware(CorrelationIdMiddleware)],
                      exception_handlers=exception_handlers(parts.render_error))
+
+
+async def _pump(call: UpstreamCall, queue: asyncio.Queue[Event | AttemptFailed | None]) -> None:
+    try:
+        async for event in call.events():
+            await queue.put(event)
+    except AttemptFailed as failure:
+        await queue.put(failure)
+    await queue.put(None)

@@ -1,0 +1,49 @@
+"""Running the conformance suite against a reference started with one defect."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    returncode: int
+    failed: tuple[str, ...]
+    passed: tuple[str, ...]
+    output: str
+
+
+def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
+    """The reference target file, renamed and started with `--defect NAME`."""
+    text = DEFAULT_TARGETS[profile].read_text()
+    text = re.sub(r'^name = "([^"]+)"', rf'name = "\1-{defect}"', text, count=1, flags=re.M)
+    text = text.replace('command = ["{{ python }}", "-m", "reference.' + profile + '",',
+                        'command = ["{{ python }}", "-m", "reference.' + profile + '", "--defect", "' + defect + '",')
+    assert "--defect" in text, "the reference target file's command has an unexpected shape"
+    path = tmp_path / f"{profile}-{defect}.toml"
+    path.write_text(text)
+    return path
+
+
+def run_suite(tmp_path: Path, profile: str, target: Path, marker: str, timeout: float = 600) -> SuiteRun:
+    junit = tmp_path / "junit.xml"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / f"test_{profile}.py"), "--target", str(target),
+         "-m", marker, "-q", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path / "reports"),
+         f"--junitxml={junit}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    failed, passed = [], []
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            name = case.get("name", "")
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append(name)
+            elif case.find("skipped") is None:
+                passed.append(name)
+    return SuiteRun(completed.returncode, tuple(failed), tuple(passed), completed.stdout[-3000:] + completed.stderr[-2000:])
