@@ -1,3 +1,4 @@
 """The only place plugins are listed: the harness plugin and the shared step libraries."""
 
-pytest_plugins = ["harness.plugin", "fault_injection.plugin", "steps.common", "steps.provider", "steps.faults"]
+pytest_plugins = ["harness.plugin", "fault_injection.plugin", "steps.common", "steps.provider", "steps.hub",
+                  "steps.faults"]

@@ -23,3 +23,4 @@ BREAKER = BreakerValues()
 GATEWAY_MAX_ATTEMPTS = 6
 GATEWAY_RETRY_AFTER_CAP = 60.0
 GATEWAY_RETRY_BUDGET = 120.0
+HIVE_MAX_ATTEMPTS = 6        # one first attempt and five retries

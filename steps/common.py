@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pytest_bdd import given, parsers, then, when
 
 from catalogue import vocabulary
+from harness.chat import bearer, error_details
 from harness.envelope import envelope_problems, error_code
-from harness.exchange import Exchange, send
+from harness.exchange import Exchange, exchange_of, send
+from harness.fuzz import random_bodies
 from harness.history import History
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
+from harness.wait import wait_until
 
 
 @pytest.fixture
@@ -52,3 +57,72 @@ def then_error_envelope(exchange: Exchange, code: str) -> None:
     problems = envelope_problems(exchange, vocabulary())
     assert not problems, f"not a conforming error envelope: {problems}; {exchange.describe()}"
     assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
+
+
+@then(parsers.parse('every response was an error envelope with code "{code}"'))
+def then_every_response(exchanges: list[Exchange], code: str) -> None:
+    for exchange in exchanges:
+        assert not envelope_problems(exchange, vocabulary()), exchange.describe()
+        assert error_code(exchange) == code, exchange.describe()
+
+
+@then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'))
+def then_log_line(sut: RunningTarget, first: str, second: str) -> None:
+    wait_until(lambda: any(first in line and second in line for line in sut.log_text().splitlines()),
+               timeout=2.0, what=f"a log line with {first!r} and {second!r}", describe=lambda: sut.log_tail(10))
+
+
+@then(parsers.re(r'the (?:hive|gateway) log does not contain "(?P<text>[^"]+)"$'))
+def then_log_lacks(sut: RunningTarget, text: str) -> None:
+    assert text not in sut.log_text()
+
+
+@then(parsers.parse("the response carries a Retry-After of about {seconds:d} seconds"))
+def then_retry_after_about(exchange: Exchange, seconds: int) -> None:
+    value = exchange.headers.get("retry-after")
+    assert value is not None and value.isdigit(), f"no usable Retry-After: {exchange.describe()}"
+    assert seconds * 0.9 <= int(value) <= seconds, f"Retry-After {value}, expected about {seconds}"
+
+
+@then(parsers.parse('the response carries the correlation id "{cid}" in its header and its error'))
+def then_correlation_echoed(exchange: Exchange, cid: str) -> None:
+    assert exchange.headers.get("x-correlation-id") == cid, exchange.headers
+    assert exchange.json()["error"]["correlation_id"] == cid, exchange.describe()
+
+
+@then("the response carries a generated correlation id in its header and its error")
+def then_correlation_generated(exchange: Exchange) -> None:
+    header = exchange.headers.get("x-correlation-id")
+    assert header and exchange.json()["error"]["correlation_id"] == header, exchange.describe()
+
+
+@then("no response was 500 INTERNAL_ERROR")
+def then_no_internal_error(exchanges: list[Exchange]) -> None:
+    crashed = [e.describe() for e in exchanges if e.status >= 500]
+    assert not crashed, f"{len(crashed)} request(s) answered with a server error, e.g. {crashed[:3]}"
+
+
+@then(parsers.parse('the error details name the field "{field}"'))
+def then_details_field(exchange: Exchange, field: str) -> None:
+    fields = error_details(exchange).get("fields") or {}
+    assert any(key == field or key.startswith(field + "[") or key.startswith(field + ".") for key in fields), \
+        f"field {field!r} not named: {fields}"
+
+
+@then(parsers.parse("the error details carry {key}"))
+def then_details_carry(exchange: Exchange, key: str) -> None:
+    assert key in error_details(exchange), exchange.describe()
+
+
+@then(parsers.parse("the response does not contain {value}"))
+def then_response_lacks(exchange: Exchange, value: str) -> None:
+    text = json.loads(value)
+    assert text not in exchange.text and json.dumps(text)[1:-1] not in exchange.text, exchange.describe()
+
+
+@when(parsers.re(r"a client posts (?P<count>\d+) random bodies to (?P<path>/\S+)$"), target_fixture="exchanges")
+def when_post_random(sut: RunningTarget, api_token: str, count: str, path: str) -> list[Exchange]:
+    headers = {**bearer(api_token), "content-type": "application/json"}
+    with httpx.Client(timeout=10.0) as client:
+        return [exchange_of(client, "POST", sut.base_url + path, body, headers)
+                for body in random_bodies(int(count), seed=20261122)]

@@ -62,6 +62,6 @@ Feature: Bad input
 
   @GW-INPUT-006
   Scenario: A thousand random bodies never crash the gateway
-    When a client sends 1000 random bodies as chat completions
+    When a client posts 1000 random bodies to /v1/chat/completions
     Then no response was 500 INTERNAL_ERROR
     And the gateway is still healthy

@@ -5,6 +5,7 @@
     connections.py TCP connection tracking through uvicorn's h11 protocol
     wire.py        what a wire format supplies; openai.py, anthropic.py, gemini.py implement it
     provider.py    FakeProvider;  hub.py  FakeHub;  facade.py  sync handles for steps
+    sse.py         a small spec-following SSE reader, to check what is on the wire
 """
 
 from __future__ import annotations

@@ -1,20 +1,96 @@
-"""python -m reference.hive --port N [--config FILE] [--time-scale S]"""
+"""python -m reference.hive --port N --config FILE [--time-scale S] [--defect NAME]
+
+Exit codes: 0 after SIGTERM/SIGINT (workers stopped, temp_dir emptied); 1 when a configured GPU
+device is unusable at start (the envelope on stderr); 2 for bad options or configuration.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import os
+import signal
 import sys
+import uuid
+from collections.abc import Iterator
+
+import uvicorn
 
 from reference.common.cli import base_parser, read_config
-from reference.common.serve import configure_logging, serve
-from reference.hive.app import build_app
+from reference.common.clock import ScaledClock
+from reference.common.errors import ServiceError
+from reference.common.serve import configure_logging
+from reference.hive.app import Hive, build_app
+from reference.hive.components import Components
+from reference.hive.config import HiveConfig, parse_config
+from reference.hive.defects import DEFECT_ENV, components_for
+from reference.hive.gpu import GpuQueryFailed, NvidiaSmi, device_failed, find_device
+
+
+class _Server(uvicorn.Server):
+    """The hive owns SIGTERM/SIGINT: it must stop its workers, then exit 0 (not re-raise the signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def unusable_device(config: HiveConfig, scale: float) -> ServiceError | None:
+    smi = NvidiaSmi(config.nvidia_smi, config.env, ScaledClock(scale).real(config.timeouts.nvidia_smi) + 1.0)
+    try:
+        devices = smi.query_now()
+    except GpuQueryFailed as exc:
+        return device_failed(config.devices[0], str(exc))
+    for index in config.devices:
+        if find_device(devices, index) is None:
+            return device_failed(index, f"no device {index} (found {[d.index for d in devices]})")
+    return None
+
+
+async def run(config: HiveConfig, parts: Components, host: str, port: int, scale: float) -> int:
+    clock = ScaledClock(scale)
+    hive = Hive(config, clock, parts, port)
+    settings = uvicorn.Config(build_app(hive), host=host, port=port, log_level="warning", access_log=False,
+                              lifespan="off", timeout_graceful_shutdown=max(clock.real(1.0), 0.1))
+    server = _Server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    # Workers first: the streams they feed end now, so the server's drain is short.
+    await hive.shutdown()
+    server.should_exit = True
+    stopping.cancel()
+    try:
+        await serving
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+        return int(exc.code or 1)
+    return 0 if stop.is_set() else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("reference-hive", "Faultline's conformant reference pool manager (rbee-hive-like)")
+    parser.add_argument("--defect", help="start with one deliberately broken component (self-validation)")
     args = parser.parse_args(argv)
     configure_logging("hive")
-    serve(build_app(read_config(parser, args.config), args.time_scale), args.host, args.port)
-    return 0
+    try:
+        parts = components_for(args.defect or os.environ.get(DEFECT_ENV) or None)
+    except ValueError as exc:
+        parser.error(f"--defect: {exc}")
+    try:
+        config = parts.configure(parse_config(read_config(parser, args.config)))
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--config {args.config}: {exc}")
+    if config.devices:
+        failure = unusable_device(config, args.time_scale)
+        if failure is not None:
+            print(json.dumps(failure.envelope(uuid.uuid4().hex)), file=sys.stderr, flush=True)
+            return 1
+    return asyncio.run(run(config, parts, args.host, args.port, args.time_scale))
 
 
 if __name__ == "__main__":

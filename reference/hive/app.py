@@ -1,23 +1,254 @@
-"""The reference hive's HTTP surface (rbee-hive paths where rbee has them)."""
+"""The reference hive's HTTP surface (rbee-hive paths where rbee has them).
+
+    GET  /v1/health          public          POST /v1/workers/spawn   bearer
+    POST /v1/models/download bearer          GET  /v1/workers/list    bearer
+    POST /v1/workers/ready   the worker it spawned (no bearer), or bearer
+    POST /v1/workers/stop    bearer          POST /v1/inference       bearer
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from reference.common.http import CorrelationIdMiddleware, exception_handlers
+from reference.common.clock import ScaledClock
+from reference.common.errors import ServiceError
+from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers
+from reference.hive import render
+from reference.hive.codes import WORKER_NOT_FOUND, hive_error
+from reference.hive.components import Components
+from reference.hive.config import HiveConfig
+from reference.hive.gpu import NvidiaSmi
+from reference.hive.hub import Hub
+from reference.hive.inference import WorkerCall, WorkerFailed
+from reference.hive.models import ModelStore
+from reference.hive.spawn import Spawner
+from reference.hive.validation import (InferenceRequest, json_object, parse_inference, parse_model_ref,
+                                       parse_spawn, parse_worker_id, too_large)
+from reference.hive.workers import Supervisor, Worker
+
+log = logging.getLogger("reference.hive")
+VERSION = "0.1.0"
 
 
-async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "alive"})
+class Hive:
+    def __init__(self, config: HiveConfig, clock: ScaledClock, parts: Components, port: int) -> None:
+        self.config, self.clock, self.parts = config, clock, parts
+        config.temp_dir.mkdir(parents=True, exist_ok=True)
+        config.models_dir.mkdir(parents=True, exist_ok=True)
+        self.auth = parts.authenticator(config.api_token)
+        self.breaker = parts.breaker(config.breaker, clock)
+        self.hub = Hub(config.hub_url, parts.retry_policy(config.retry), self.breaker, parts.classifier(),
+                       clock, config.timeouts.hub, config.temp_dir, keep_partial=not parts.remove_temp_files)
+        self.models = ModelStore(config.models_dir, self.hub)
+        self.limiter = parts.limiter(config.limits, lambda: list(self.supervisor.workers.values()))
+        self.supervisor = Supervisor(config.worker_command, config.env, config.temp_dir, clock,
+                                     config.timeouts.cleanup, config.limits.slots_per_worker,
+                                     self.limiter.changed, escalate=parts.escalate_to_sigkill,
+                                     remove_temp=parts.remove_temp_files)
+        smi = NvidiaSmi(config.nvidia_smi, config.env, clock.real(config.timeouts.nvidia_smi) + 1.0)
+        self.spawner = Spawner(clock, self.models, parts.preflight(smi), self.supervisor,
+                               config.timeouts.ready, f"http://127.0.0.1:{port}/v1/workers/ready",
+                               parts.gpu_fallback)
+        # No keep-alive: closing a worker request closes its connection, which is how a worker is told.
+        self.client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        limit = self.config.limits.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large(limit)
+        data = bytearray()
+        async for piece in request.stream():
+            data += piece
+            if len(data) > limit:
+                raise too_large(limit)
+        return json_object(bytes(data))
+
+    def authorise(self, request: Request) -> None:
+        self.auth.check(request.headers.get("authorization", ""))
+
+    def worker(self, worker_id: str) -> Worker:
+        found = self.supervisor.workers.get(worker_id)
+        if found is None:
+            raise hive_error(WORKER_NOT_FOUND, "no such worker",
+                             {"worker_id": worker_id,
+                              "suggested_action": "List workers with GET /v1/workers/list"})
+        return found
+
+    async def shutdown(self) -> None:
+        if self.parts.stop_workers_on_shutdown:
+            await self.supervisor.stop_all()
+        await self.client.aclose()
+        await self.hub.close()
+        if self.parts.remove_temp_files:
+            for entry in list(self.config.temp_dir.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "alive", "version": VERSION, "api_version": "v1"})
+
+    async def download(self, request: Request) -> Response:
+        self.authorise(request)
+        ref = parse_model_ref(await self.body(request))
+        info, cached = await self.models.ensure(ref, correlation_id(request))
+        return JSONResponse({"download_id": "cached" if cached else "complete", "model_ref": ref.text,
+                             "local_path": str(self.models.path(ref, info))})
+
+    async def spawn(self, request: Request) -> Response:
+        self.authorise(request)
+        spawn = parse_spawn(await self.body(request))
+        worker = await self.spawner.spawn(spawn, correlation_id(request))
+        return JSONResponse({"worker_id": worker.id, "url": worker.url, "state": str(worker.state),
+                             "pid": worker.pid})
+
+    async def ready(self, request: Request) -> Response:
+        # The worker calls back without a bearer (as rbee's does); only a loading worker we started may.
+        try:
+            raw = await self.body(request)
+            worker_id = parse_worker_id(raw)
+        except ServiceError:
+            self.authorise(request)
+            raise
+        if self.supervisor.mark_ready(worker_id):
+            log.info("%s is ready", worker_id)
+            return JSONResponse({"message": "Worker registered as ready"})
+        self.authorise(request)
+        worker = self.worker(worker_id)
+        raise ServiceError("VALIDATION_ERROR", f"worker is {worker.state}, not loading",
+                           {"fields": {"worker_id": "must name a loading worker"},
+                            "suggested_action": "Only a loading worker reports ready"})
+
+    async def list_workers(self, request: Request) -> Response:
+        self.authorise(request)
+        return JSONResponse({"workers": [w.info() for w in self.supervisor.workers.values()],
+                             "queue": {"waiting": self.limiter.waiting,
+                                       "max_queue": self.config.limits.max_queue}})
+
+    async def stop(self, request: Request) -> Response:
+        self.authorise(request)
+        worker = self.worker(parse_worker_id(await self.body(request)))
+        exit_code = await self.supervisor.stop(worker)
+        return JSONResponse({"worker_id": worker.id, "exit_code": exit_code, "state": str(worker.state)})
+
+    async def inference(self, request: Request) -> Response:
+        self.authorise(request)
+        wanted = parse_inference(await self.body(request))
+        cid = correlation_id(request)
+        held = AsyncExitStack()  # the slot and the worker connection, released together
+        try:
+            # Until the stream is committed, a client that leaves frees its queue place or slot at once.
+            started = await _unless_disconnected(request, self._start(wanted, held, cid))
+        except BaseException:
+            await held.aclose()
+            raise
+        if not isinstance(started, Streaming):
+            await held.aclose()
+            return started if started is not None else Response(status_code=499)
+        return StreamingResponse(self._relay(started, held, cid), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Correlation-ID": cid})
+
+    async def _start(self, wanted: InferenceRequest, held: AsyncExitStack, cid: str) -> Response | Streaming:
+        worker = await held.enter_async_context(self.limiter.slot(wanted.model))
+        call = WorkerCall(self.client, worker, wanted, self.clock, self.config.timeouts.inference, cid)
+        held.push_async_callback(call.close)
+        try:
+            await call.open()
+            events = call.events()
+            if not wanted.stream:
+                end: dict[str, Any] = {}
+                async for event in events:
+                    end = event
+                return JSONResponse({"text": call.delivered.text, "tokens": len(call.delivered.tokens),
+                                     "stop_reason": end.get("stop_reason"), "worker_id": worker.id},
+                                    headers={"X-Correlation-ID": cid})
+            # Commit to 200 only with the first token: a worker failing before it gets an HTTP status.
+            head = [await anext(events)]
+            while head[-1].get("type") not in ("token", "end"):
+                head.append(await anext(events))
+        except WorkerFailed as failure:
+            self._release_after(failure, worker)
+            raise failure.error from None
+        return Streaming(worker, head, events)
+
+    async def _relay(self, stream: Streaming, held: AsyncExitStack, cid: str) -> AsyncIterator[bytes]:
+        try:
+            for event in stream.head:
+                yield render.sse(event)
+            if stream.head[-1].get("type") != "end":
+                async for event in stream.events:
+                    yield render.sse(event)
+            yield render.DONE
+        except WorkerFailed as failure:
+            self._release_after(failure, stream.worker)
+            yield render.error_event(failure.error, cid)
+            yield render.DONE
+        finally:
+            await held.aclose()
+
+    def _release_after(self, failure: WorkerFailed, worker: Worker) -> None:
+        if failure.hung:
+            worker.stopping = True  # no new request reaches it while it is being stopped
+            self.supervisor.stop_later(worker)
 
 
-def build_app(config: dict[str, Any], time_scale: float) -> Starlette:
-    return Starlette(routes=[Route("/v1/health", health, methods=["GET"])],
-                     middleware=[Middleware(CorrelationIdMiddleware)],
-                     exception_handlers=exception_handlers())
+@dataclass(frozen=True)
+class Streaming:
+    """A worker stream that produced its first token: from here on failures are in-band events."""
+
+    worker: Worker
+    head: list[dict[str, Any]]
+    events: AsyncIterator[dict[str, Any]]
+
+
+T = TypeVar("T")
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None (with `work` cancelled) if the client hangs up first."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return None if task.cancelled() else task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def build_app(hive: Hive) -> Starlette:
+    routes = [Route("/v1/health", hive.health, methods=["GET"]),
+              Route("/v1/models/download", hive.download, methods=["POST"]),
+              Route("/v1/workers/spawn", hive.spawn, methods=["POST"]),
+              Route("/v1/workers/ready", hive.ready, methods=["POST"]),
+              Route("/v1/workers/list", hive.list_workers, methods=["GET"]),
+              Route("/v1/workers/stop", hive.stop, methods=["POST"]),
+              Route("/v1/inference", hive.inference, methods=["POST"])]
+    return Starlette(routes=routes, middleware=[Middleware(CorrelationIdMiddleware)],
+                     exception_handlers=exception_handlers(hive.parts.render_error))

@@ -1,0 +1,57 @@
+@hive
+Feature: A circuit breaker on the hub
+  Five consecutive failed downloads (each with all its retries) open the breaker; while open,
+  downloads fail at once with 503 CIRCUIT_BREAKER_OPEN and the hub sees nothing; after 60 s one
+  trial passes, and it closes or reopens the breaker.
+
+  @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-007 @HIVE-VOC-003
+  Scenario: Five failed downloads open the breaker
+    Given the hub always answers 503
+    When a client downloads model "acme/tiny-chat" 5 times one after another
+    And a client downloads model "acme/tiny-chat"
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And the response carries a Retry-After of about 60 seconds
+    And the hub received 30 metadata requests
+
+  @HIVE-BREAKER-002
+  Scenario: Unknown models do not count against the breaker
+    When a client downloads model "acme/no-such-model" 6 times one after another
+    Then the hub received 6 metadata requests
+    And every response was an error envelope with code "MODEL_NOT_FOUND"
+
+  @HIVE-BREAKER-004
+  Scenario: After the cooldown one trial passes and a success closes the breaker
+    Given the hub answers 503 30 times, then serves the model
+    When a client downloads model "acme/tiny-chat" 5 times one after another
+    And the hub breaker cooldown has elapsed
+    And a client downloads model "acme/tiny-chat"
+    Then the response status is 200
+    And the hub received 31 metadata requests
+
+  @HIVE-BREAKER-005
+  Scenario: A failed trial reopens the breaker
+    Given the hub always answers 503
+    When a client downloads model "acme/tiny-chat" 5 times one after another
+    And the hub breaker cooldown has elapsed
+    And a client downloads model "acme/tiny-chat"
+    And a client downloads model "acme/tiny-chat"
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And the hub received 36 metadata requests
+
+  @HIVE-BREAKER-006
+  Scenario: While the trial is in flight other downloads are rejected
+    Given the hub also offers model "acme/other-chat" needing 2048 MiB of VRAM
+    And the hub answers 503 30 times, then stalls
+    When a client downloads model "acme/tiny-chat" 5 times one after another
+    And the hub breaker cooldown has elapsed
+    And a client starts a download that stays in flight at the hub
+    And a client downloads model "acme/other-chat"
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And the hub received 31 metadata requests
+
+  @HIVE-BREAKER-008
+  Scenario: A successful download resets the count
+    Given the hub fails 4 downloads, succeeds once, fails 4 more, then serves the model
+    When a client downloads model "acme/tiny-chat" 9 times one after another
+    And a client downloads model "acme/tiny-chat"
+    Then the response status is 200

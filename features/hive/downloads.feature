@@ -1,0 +1,88 @@
+@hive
+Feature: Downloading models from the hub
+  Transient hub failures are retried after 1, 2, 4, 8 and 16 s, each plus up to 1 s of jitter:
+  one first attempt and at most five retries. Permanent failures are never retried.
+
+  @HIVE-RETRY-001 @HIVE-CLEANUP-008
+  Scenario Outline: A transient <status> from the hub is retried until the download succeeds
+    Given the hub answers <status> 2 times, then serves the model
+    When a client downloads model "acme/tiny-chat"
+    Then the response status is 200
+    And the hub received 3 metadata requests
+    And the hive holds no connection to the hub
+
+    Examples:
+      | status |
+      | 500    |
+      | 502    |
+      | 503    |
+      | 429    |
+      | 408    |
+
+  @HIVE-RETRY-001
+  Scenario: A hub that resets the connection is retried
+    Given the hub resets the connection 2 times, then serves the model
+    When a client downloads model "acme/tiny-chat"
+    Then the response status is 200
+    And the hub received 3 metadata requests
+
+  @HIVE-RETRY-002 @HIVE-VOC-004
+  Scenario: A model the hub does not know is not retried
+    When a client downloads model "acme/no-such-model"
+    Then the response is an error envelope with code "MODEL_NOT_FOUND"
+    And the hub received 1 metadata request
+
+  @HIVE-RETRY-002
+  Scenario Outline: A permanent <status> from the hub is never retried
+    Given the hub always answers <status>
+    When a client downloads model "acme/tiny-chat"
+    Then the hub received 1 metadata request
+
+    Examples:
+      | status |
+      | 400    |
+      | 401    |
+      | 403    |
+
+  @HIVE-RETRY-003 @HIVE-RETRY-004 @HIVE-VOC-004 @HIVE-CLEANUP-008
+  Scenario: A hub that keeps failing sees six attempts spaced 1, 2, 4, 8 and 16 seconds plus jitter
+    Given the hub always answers 503
+    When a client downloads model "acme/tiny-chat"
+    Then the response is an error envelope with code "DOWNLOAD_FAILED"
+    And the hub received 6 metadata requests
+    And the gaps between the requests to the hub follow the hive backoff schedule
+    And the hive holds no connection to the hub
+    And the hive's temp dir is empty
+
+  @HIVE-RETRY-005
+  Scenario: Retry jitter varies between downloads
+    Given the hub always answers 503
+    When a client downloads model "acme/tiny-chat" 3 times one after another
+    Then the gaps between the requests to the hub are jittered
+
+  @HIVE-OBS-001
+  Scenario: Every hub retry is logged with its attempt number and the correlation id
+    Given the hub answers 503 2 times, then serves the model
+    When a client downloads model "acme/tiny-chat" with correlation id "corr-hive-dl-1"
+    Then the hive log has a line with "attempt 2/6" and "corr-hive-dl-1"
+    And the hive log has a line with "attempt 3/6" and "corr-hive-dl-1"
+
+  @HIVE-OBS-002
+  Scenario: The correlation id travels to the hub
+    When a client downloads model "acme/tiny-chat" with correlation id "corr-hive-hub-2"
+    Then every request the hub received carried the correlation id "corr-hive-hub-2"
+
+  @HIVE-CLEANUP-008
+  Scenario: A download cut half way leaves no partial file
+    Given the hub cuts every file transfer after 1000 bytes
+    When a client downloads model "acme/tiny-chat"
+    Then the response is an error envelope with code "DOWNLOAD_FAILED"
+    And the hive's temp dir is empty
+    And the hive holds no connection to the hub
+
+  @slow @HIVE-RETRY-004
+  Scenario: At time scale 1 the real hive schedule holds
+    Given the hub always answers 503
+    When a client downloads model "acme/tiny-chat"
+    Then the hub received 6 metadata requests
+    And the gaps between the requests to the hub follow the hive backoff schedule

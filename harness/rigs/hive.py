@@ -1,0 +1,63 @@
+"""The hive's world for one scenario: a fake model hub behind a proxy, and the fake GPU.
+
+The GPU side (plan, fake nvidia-smi, fake worker and its journal) is added by `GpuRig` when a
+scenario needs workers; download scenarios need only the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fault_injection.network import ProxyHandle
+from fault_injection.plugin import ScenarioNetwork
+from harness.fakes import HubModel, Script, SyncHub, start_hub
+from harness.history import History
+from harness.portal import BackgroundLoop
+
+DEFAULT_MODEL = HubModel("acme/tiny-chat", size_bytes=256 * 1024, required_vram_mib=2048)
+
+
+def model_ref(repo_id: str) -> str:
+    return f"hf:{repo_id}"
+
+
+@dataclass
+class HiveLimits:
+    slots_per_worker: int = 1
+    max_queue: int = 0
+
+
+@dataclass
+class HiveRig:
+    loop: BackgroundLoop
+    history: History
+    network: ScenarioNetwork
+    limits: HiveLimits = field(default_factory=HiveLimits)
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    _hub: SyncHub | None = None
+    _hub_proxy: ProxyHandle | None = None
+
+    @property
+    def hub(self) -> SyncHub:
+        if self._hub is None:
+            self._hub = start_hub(self.loop, "hub", self.history, [DEFAULT_MODEL])
+            self._hub_proxy = self.network.create_proxy("hub", self._hub.url.removeprefix("http://"))
+        return self._hub
+
+    def offer(self, model: HubModel) -> None:
+        self.hub.fake.add_model(model)
+
+    def script_hub(self, script: Script, channel: str = "metadata") -> None:
+        self.hub.set_script(script, channel)
+
+    def values(self) -> dict[str, Any]:
+        _ = self.hub  # every hive gets a hub, even when a scenario never talks about it
+        assert self._hub_proxy is not None
+        return {"hub_url": f"http://{self._hub_proxy.listen}",
+                "limits": {"slots_per_worker": self.limits.slots_per_worker, "max_queue": self.limits.max_queue},
+                **self.extra_values}
+
+    def close(self) -> None:
+        if self._hub is not None:
+            self._hub.stop()

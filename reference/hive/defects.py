@@ -1,0 +1,123 @@
+"""Deliberately broken hives: each defect swaps one component, and the suite must catch it.
+
+`python -m reference.hive --defect NAME` (and the CLI, for its own defects) starts the reference
+with that one part replaced; the self-validation tests prove the named scenarios fail against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+from starlette.responses import JSONResponse, Response
+
+from reference.common.errors import ServiceError
+from reference.hive.breaker import CircuitBreaker, State
+from reference.hive.classify import Classifier, Verdict
+from reference.hive.components import Components
+from reference.hive.config import HiveConfig
+from reference.hive.gpu import GpuDevice, GpuPreflight
+from reference.hive.limiter import SlotLimiter
+from reference.hive.retry import RetryPolicy
+from reference.hive.validation import SpawnRequest
+from reference.hive.workers import Worker
+
+
+class RetriesPermanent(Classifier):
+    def status(self, status: int) -> Verdict:
+        return Verdict(retryable=True, counts_against_breaker=True)
+
+
+class NoJitter(RetryPolicy):
+    def jitter(self) -> float:
+        return 0.0
+
+
+class NeverHalfOpens(CircuitBreaker):
+    @property
+    def state(self) -> State:
+        return State.CLOSED if self.opened_at is None else State.OPEN
+
+
+class OffByOneLimiter(SlotLimiter):
+    def capacity(self, workers: list[Worker]) -> int:
+        return super().capacity(workers) + 1
+
+
+class NoVramPreflight(GpuPreflight):
+    async def check(self, device: int, required_mib: int | None, model: str) -> GpuDevice:
+        return await super().check(device, None, model)
+
+
+def _cpu_fallback(request: SpawnRequest, error: ServiceError) -> SpawnRequest | None:
+    return dataclasses.replace(request, backend="cpu") if request.backend != "cpu" else None
+
+
+def _other_device(request: SpawnRequest, error: ServiceError) -> SpawnRequest | None:
+    return dataclasses.replace(request, device=request.device + 1)
+
+
+def _slow_inference(config: HiveConfig) -> HiveConfig:
+    slower = dataclasses.replace(config.timeouts, inference=35.0, request=40.0)
+    return dataclasses.replace(config, timeouts=slower)
+
+
+def _no_retry_after(error: ServiceError, correlation_id: str) -> Response:
+    body = error.envelope(correlation_id)
+    if error.status == 503:
+        body["error"]["details"].pop("retry_after_seconds", None)
+    return JSONResponse(body, status_code=error.status, headers={"X-Correlation-ID": correlation_id})
+
+
+@dataclass(frozen=True)
+class Defect:
+    description: str
+    clauses: tuple[str, ...]
+    components: Components
+
+
+def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect:
+    return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
+
+
+DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # the same as --defect, for harnesses that set the environment
+DEFECTS: dict[str, Defect] = {
+    "cpu-fallback": _defect("retries a failed CUDA spawn with --backend cpu",
+                            ("HIVE-GPU-002", "HIVE-GPU-004"), gpu_fallback=_cpu_fallback),
+    "other-device": _defect("retries a failed CUDA spawn on device+1",
+                            ("HIVE-GPU-003", "HIVE-GPU-004"), gpu_fallback=_other_device),
+    "no-vram-preflight": _defect("starts the worker without checking free VRAM", ("HIVE-GPU-005",),
+                                 preflight=NoVramPreflight),
+    "retries-permanent": _defect("retries hub 4xx (404) like transient failures", ("HIVE-RETRY-002",),
+                                 classifier=RetriesPermanent),
+    "no-jitter": _defect("hub retry delays without jitter", ("HIVE-RETRY-005",),
+                         retry_policy=lambda s: NoJitter(s, random.Random())),
+    "breaker-never-half-opens": _defect("the hub breaker stays open forever", ("HIVE-BREAKER-004",),
+                                        breaker=NeverHalfOpens),
+    "leaks-worker-on-sigterm": _defect("the daemon exits on SIGTERM without stopping its workers",
+                                       ("HIVE-CLEANUP-003",), stop_workers_on_shutdown=False),
+    "no-sigkill-escalation": _defect("a worker that ignores SIGTERM is never killed",
+                                     ("HIVE-CLEANUP-005", "HIVE-EXIT-007"), escalate_to_sigkill=False),
+    "capacity-off-by-one": _defect("admits one request more than its capacity",
+                                   ("HIVE-LIMIT-001", "HIVE-LIMIT-002"), limiter=OffByOneLimiter),
+    "inference-timeout-35s": _defect("inference timeout of 35 s instead of 25 s", ("HIVE-TIMEOUT-002",),
+                                     configure=_slow_inference),
+    "exit-0-on-timeout": _defect("the CLI exits 0 when a request timed out", ("HIVE-EXIT-003",),
+                                 cli_timeout_exit_code=0),
+    "leaves-temp-files": _defect("partial downloads and worker scratch files stay in temp_dir",
+                                 ("HIVE-CLEANUP-001", "HIVE-CLEANUP-008"), remove_temp_files=False),
+    "503-without-retry-after": _defect("503 answers without Retry-After or retry_after_seconds",
+                                       ("HIVE-VOC-003", "HIVE-LIMIT-002"), render_error=_no_retry_after),
+}
+
+
+def components_for(defect: str | None) -> Components:
+    if defect is None:
+        return Components()
+    if defect not in DEFECTS:
+        raise ValueError(f"unknown defect {defect!r}; known: {', '.join(sorted(DEFECTS))}")
+    return DEFECTS[defect].components
+
+
+__all__ = ["DEFECTS", "Defect", "components_for"]

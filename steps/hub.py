@@ -1,0 +1,88 @@
+"""Phrases about the fake model hub: what it answers, and what it saw."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then
+
+from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
+from harness.history import History
+from harness.probes import open_connections
+from harness.rigs.hive import HiveRig
+from harness.schedule import HIVE_BACKOFF, check_jitter, check_schedule
+from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
+
+FOREVER = 3600.0
+SERVE = Reply()  # 200 with no body: the hub serves the model it knows
+
+
+def _metadata_requests(hive_rig: HiveRig) -> list[float]:
+    return [r.t for r in hive_rig.hub.requests if r.path.startswith("/api/models/")]
+
+
+@given(parsers.re(r"the hub answers (?P<status>\d+) (?P<count>\d+) times?, then (?P<after>serves the model|stalls)$"),
+       converters={"status": int, "count": int})
+def given_hub_answers(hive_rig: HiveRig, status: int, count: int, after: str) -> None:
+    then_reply = SERVE if after == "serves the model" else Reply(delay_before_headers=FOREVER)
+    hive_rig.script_hub(script(*[Reply(status)] * count, then=then_reply))
+
+
+@given(parsers.parse("the hub resets the connection {count:d} times, then serves the model"))
+def given_hub_resets(hive_rig: HiveRig, count: int) -> None:
+    hive_rig.script_hub(script(*[Disconnect(reset=True)] * count, then=SERVE))
+
+
+@given(parsers.parse("the hub always answers {status:d}"))
+def given_hub_always(hive_rig: HiveRig, status: int) -> None:
+    hive_rig.script_hub(script(then=Reply(status)))
+
+
+@given(parsers.parse("the hub fails {first:d} downloads, succeeds once, fails {second:d} more, then serves the model"))
+def given_hub_fail_succeed_fail(hive_rig: HiveRig, first: int, second: int) -> None:
+    failure = Reply(503)
+    replies = [failure] * (first * HIVE_MAX_ATTEMPTS) + [SERVE] + [failure] * (second * HIVE_MAX_ATTEMPTS)
+    hive_rig.script_hub(script(*replies, then=SERVE))
+
+
+@given(parsers.parse("the hub cuts every file transfer after {count:d} bytes"))
+def given_hub_cuts_files(hive_rig: HiveRig, count: int) -> None:
+    hive_rig.script_hub(script(then=Transfer(cut_after_bytes=count)), channel="file")
+
+
+@then(parsers.re(r"the hub received (?P<count>\d+) metadata requests?$"), converters={"count": int})
+def then_hub_received(hive_rig: HiveRig, count: int) -> None:
+    seen = _metadata_requests(hive_rig)
+    assert len(seen) == count, f"the hub received {len(seen)} metadata request(s), expected {count}"
+
+
+@then("the gaps between the requests to the hub follow the hive backoff schedule")
+def then_hub_schedule(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
+    verdict = check_schedule(_metadata_requests(hive_rig), HIVE_BACKOFF, time_scale=time_scale,
+                             tolerance=timing_tolerance)
+    assert verdict.ok, f"hub retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
+
+
+@then("the gaps between the requests to the hub are jittered")
+def then_hub_jittered(hive_rig: HiveRig, time_scale: float, jitter_resolution: float) -> None:
+    times = _metadata_requests(hive_rig)
+    calls = [times[i:i + HIVE_MAX_ATTEMPTS] for i in range(0, len(times), HIVE_MAX_ATTEMPTS)]
+    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=time_scale, tolerance=jitter_resolution)
+    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
+
+
+@then("the hive holds no connection to the hub")
+def then_no_hub_connection(hive_rig: HiveRig, history: History, time_scale: float, timing_tolerance: float) -> None:
+    hive_rig.hub.wait_for_open_connections(0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
+    assert open_connections(history, hive_rig.hub.source) == 0
+
+
+@then(parsers.parse('every request the hub received carried the correlation id "{cid}"'))
+def then_hub_correlation(hive_rig: HiveRig, cid: str) -> None:
+    requests = hive_rig.hub.requests
+    assert requests and all(r.headers.get("x-correlation-id") == cid for r in requests), \
+        [r.headers.get("x-correlation-id") for r in requests]
+
+
+@given(parsers.re(r'the hub (?:also )?offers model "(?P<repo>[^"]+)" needing (?P<vram>\d+) MiB of VRAM$'),
+       converters={"vram": int})
+def given_hub_offers(hive_rig: HiveRig, repo: str, vram: int) -> None:
+    hive_rig.offer(HubModel(repo, size_bytes=128 * 1024, required_vram_mib=vram))
