@@ -27,8 +27,8 @@ class CatalogueError(HarnessError):
 
 
 class TargetError(HarnessError):
-    def __init__(self, target: str, problem: str, log_tail: str = "") -> None:
-        self.target, self.problem, self.log_tail = target, problem, log_tail
+    def __init__(self, target: str, problem: str, log_tail: str = "", exit_code: int | None = None) -> None:
+        self.target, self.problem, self.log_tail, self.exit_code = target, problem, log_tail, exit_code
         text = f"target {target!r}: {problem}"
         if log_tail:
             text += "\n--- last lines of its log ---\n" + log_tail

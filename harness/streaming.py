@@ -54,13 +54,22 @@ class StreamExchange:
 
     @property
     def content_pieces(self) -> list[str]:
+        """Text deltas in arrival order: OpenAI chunks' delta.content, or rbee's token events."""
         pieces = []
         for chunk in self.chunks:
+            if chunk.get("type") == "token" and chunk.get("t"):
+                pieces.append(str(chunk["t"]))
             for choice in chunk.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     pieces.append(text)
         return pieces
+
+    @property
+    def terminal_events(self) -> list[str]:
+        """rbee stream terminals (`end` / `error`), in order; a well-formed stream has exactly one."""
+        return [str(payload.get("type")) for payload in (e.json() for e in self.events if e.data.strip() != "[DONE]")
+                if isinstance(payload, dict) and payload.get("type") in ("end", "error")]
 
     @property
     def text(self) -> str:

@@ -17,6 +17,7 @@ from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import History
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
+from harness.streaming import StreamExchange
 from harness.wait import wait_until
 
 
@@ -27,9 +28,13 @@ def sut_values() -> dict[str, Any]:
 
 
 @pytest.fixture
-def sut(target_spec: TargetSpec, time_scale: float, api_token: str, sut_values: dict[str, Any],
-        history: History) -> Iterator[RunningTarget]:
-    running = make_target(target_spec).start(TargetContext(time_scale, api_token, sut_values, history))
+def sut_context(time_scale: float, api_token: str, sut_values: dict[str, Any], history: History) -> TargetContext:
+    return TargetContext(time_scale, api_token, sut_values, history)
+
+
+@pytest.fixture
+def sut(target_spec: TargetSpec, sut_context: TargetContext) -> Iterator[RunningTarget]:
+    running = make_target(target_spec).start(sut_context)
     try:
         yield running
     finally:
@@ -126,3 +131,56 @@ def when_post_random(sut: RunningTarget, api_token: str, count: str, path: str) 
     with httpx.Client(timeout=10.0) as client:
         return [exchange_of(client, "POST", sut.base_url + path, body, headers)
                 for body in random_bodies(int(count), seed=20261122)]
+
+
+@then(parsers.re(r'the stream ended with an error event(?: with code "(?P<code>[A-Z_]+)")?$'))
+def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None:
+    assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
+    payloads = [e for e in stream_exchange.events if e.data.strip() != "[DONE]"]  # rbee may close with [DONE]
+    last = payloads[-1].json() if payloads else {}
+    error = last.get("error") if isinstance(last, dict) else None
+    assert error, f"the last event is not an error event: {stream_exchange.describe()}"
+    missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
+    assert not missing, f"terminal error event lacks {missing}: {error}"
+    assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
+    assert "suggested_action" in error["details"], error
+    assert code is None or error["code"] == code, f"expected {code}: {error}"
+
+
+@then("the error event reports the text delivered before it")
+def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
+    error = stream_exchange.error
+    assert error is not None, stream_exchange.describe()
+    assert stream_exchange.text, "nothing was delivered before the error, so the check says nothing"
+    assert error["details"].get("delivered_text") == stream_exchange.text, \
+        f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
+
+
+@then("no token reached the client twice")
+def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
+    pieces = stream_exchange.content_pieces
+    assert pieces, stream_exchange.describe()
+    assert pieces.count(pieces[0]) == 1 and stream_exchange.text.count(pieces[0]) == 1, \
+        f"the stream restarted after bytes reached the client: {pieces}"
+
+
+@then("the response carries a Retry-After header")
+def then_retry_after_present(exchange: Exchange) -> None:
+    value = exchange.headers.get("retry-after", "")
+    assert value.isdigit() and int(value) >= 0, f"no usable Retry-After: {exchange.describe()}"
+
+
+@then(parsers.parse('the stream was refused with an error envelope with code "{code}"'))
+def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
+    exchange = Exchange("POST", "", stream_exchange.status, stream_exchange.headers, stream_exchange.body,
+                        stream_exchange.sent_at, stream_exchange.ended_at - stream_exchange.sent_at)
+    assert not stream_exchange.events, f"got an event stream instead of an HTTP error: {stream_exchange.describe()}"
+    problems = envelope_problems(exchange, vocabulary())
+    assert not problems and json.loads(stream_exchange.body)["error"]["code"] == code, \
+        f"{problems}: {stream_exchange.describe()}"
+
+
+@then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
+def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
+    details = error_details(exchange)
+    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), details

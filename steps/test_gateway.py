@@ -177,51 +177,9 @@ def then_no_error_event(stream_exchange: StreamExchange) -> None:
     assert stream_exchange.error is None, stream_exchange.describe()
 
 
-@then(parsers.re(r'the stream ended with an error event(?: with code "(?P<code>[A-Z_]+)")?$'))
-def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None:
-    assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
-    last = stream_exchange.events[-1].json() if stream_exchange.events[-1].data != "[DONE]" else {}
-    error = last.get("error") if isinstance(last, dict) else None
-    assert error, f"the last event is not an error event: {stream_exchange.describe()}"
-    missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
-    assert not missing, f"terminal error event lacks {missing}: {error}"
-    assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
-    assert "suggested_action" in error["details"], error
-    assert code is None or error["code"] == code, f"expected {code}: {error}"
-
-
-@then("the error event reports the text delivered before it")
-def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
-    error = stream_exchange.error
-    assert error is not None, stream_exchange.describe()
-    assert stream_exchange.text, "nothing was delivered before the error, so the check says nothing"
-    assert error["details"].get("delivered_text") == stream_exchange.text, \
-        f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
-
-
-@then("no token reached the client twice")
-def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
-    pieces = stream_exchange.content_pieces
-    assert pieces, stream_exchange.describe()
-    assert pieces.count(pieces[0]) == 1 and stream_exchange.text.count(pieces[0]) == 1, \
-        f"the stream restarted after bytes reached the client: {pieces}"
-
-
-@then("the response carries a Retry-After header")
-def then_retry_after_present(exchange: Exchange) -> None:
-    value = exchange.headers.get("retry-after", "")
-    assert value.isdigit() and int(value) >= 0, f"no usable Retry-After: {exchange.describe()}"
-
-
 @then(parsers.parse("the error details say retry_after_seconds is {seconds:d}"))
 def then_details_retry_after(exchange: Exchange, seconds: int) -> None:
     assert error_details(exchange).get("retry_after_seconds") == seconds, exchange.describe()
-
-
-@then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
-def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
-    details = error_details(exchange)
-    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), details
 
 
 @then(parsers.parse('the error details carry the partial text "{text}"'))
@@ -303,16 +261,6 @@ def then_one_rejected_one_served(stream_exchanges: list[StreamExchange], code: s
     served = [e for e in stream_exchanges if e.status == 200 and e.text == text and e.done]
     assert len(rejected) == 1 and len(served) == 1, [e.describe() for e in stream_exchanges]
     assert json.loads(rejected[0].body)["error"]["code"] == code, rejected[0].describe()
-
-
-@then(parsers.parse('the stream was refused with an error envelope with code "{code}"'))
-def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
-    exchange = Exchange("POST", "", stream_exchange.status, stream_exchange.headers, stream_exchange.body,
-                        stream_exchange.sent_at, stream_exchange.ended_at - stream_exchange.sent_at)
-    assert not stream_exchange.events, f"got an event stream instead of an HTTP error: {stream_exchange.describe()}"
-    problems = envelope_problems(exchange, vocabulary())
-    assert not problems and json.loads(stream_exchange.body)["error"]["code"] == code, \
-        f"{problems}: {stream_exchange.describe()}"
 
 
 @then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'))

@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pytest_bdd import parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, then, when
 
+from fault_injection.gpu.journal import exits, of_kind, workers_started
 from fault_injection.plugin import ScenarioNetwork
-from harness.chat import bearer
+from harness.chat import bearer, error_details
+from harness.cli_runs import CliRun, cli_argv, run_cli
+from harness.errors import TargetStartError
 from harness.exchange import Exchange, send
 from harness.history import History
 from harness.portal import BackgroundLoop
-from harness.probes import temp_dir_contents
+from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import BREAKER, TIMEOUTS
-from harness.streaming import InFlight
-from harness.targets import RunningTarget
+from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
+from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.wait import wait_until
 
 scenarios("hive")
 
 
 @pytest.fixture
-def hive_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork) -> Iterator[HiveRig]:
-    rig = HiveRig(background_loop, history, network)
+def hive_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork,
+             time_scale: float) -> Iterator[HiveRig]:
+    rig = HiveRig(background_loop, history, network, time_scale=time_scale)
     try:
         yield rig
     finally:
@@ -133,3 +138,288 @@ def when_post_oversize(sut: RunningTarget, api_token: str, megabytes: int, path:
 def then_hive_healthy(sut: RunningTarget) -> None:
     assert sut.is_running(), sut.log_tail()
     assert send("GET", sut.base_url + "/v1/health").status == 200
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def spawned() -> list[dict[str, Any]]:
+    """Workers the scenario's Givens spawned through the hive's API, newest last."""
+    return []
+
+
+def _spawn(sut: RunningTarget, token: str, repo: str, backend: str, device: int) -> Exchange:
+    return send("POST", sut.base_url + "/v1/workers/spawn", headers=bearer(token),
+                json_body={"model_ref": model_ref(repo), "backend": backend, "device": device})
+
+
+@given(parsers.re(r'(?:a|another) worker for model "(?P<repo>[^"]+)" is running on GPU (?P<device>\d+)$'),
+       converters={"device": int})
+def given_worker_running(sut: RunningTarget, api_token: str, spawned: list[dict[str, Any]], repo: str,
+                         device: int) -> None:
+    exchange = _spawn(sut, api_token, repo, "cuda", device)
+    assert exchange.status == 200, f"could not spawn the scenario's worker: {exchange.describe()}"
+    spawned.append(exchange.json())
+
+
+@when(parsers.parse('a client spawns a worker for model "{repo}" on {backend} device {device:d}'),
+      target_fixture="exchange")
+def when_spawn(sut: RunningTarget, api_token: str, repo: str, backend: str, device: int) -> Exchange:
+    return _spawn(sut, api_token, repo, backend, device)
+
+
+@when("a client stops that worker", target_fixture="exchange")
+def when_stop_worker(sut: RunningTarget, api_token: str, spawned: list[dict[str, Any]]) -> Exchange:
+    return send("POST", sut.base_url + "/v1/workers/stop", headers=bearer(api_token),
+                json_body={"worker_id": spawned[-1]["worker_id"]})
+
+
+@when("a client runs an inference", target_fixture="exchange")
+def when_infer(sut: RunningTarget, api_token: str) -> Exchange:
+    return send("POST", sut.base_url + "/v1/inference", headers=bearer(api_token),
+                json_body={"prompt": "Say hello", "max_tokens": 8, "stream": False})
+
+
+@when(parsers.re(r"the hive receives (?P<name>SIGTERM|SIGINT)$"))
+def when_hive_signal(sut: RunningTarget, name: str) -> None:
+    if not hasattr(sut, "send_signal"):
+        pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
+    sut.send_signal(signal.Signals[name])
+
+
+@when("the hive is started", target_fixture="start_failure")
+def when_hive_started(target_spec: TargetSpec, sut_context: TargetContext) -> TargetStartError | None:
+    try:
+        running = make_target(target_spec).start(sut_context)
+    except TargetStartError as failure:
+        return failure
+    running.stop()
+    return None
+
+
+@then(parsers.parse('the hive exited with code {code:d} and reported "{error}"'))
+def then_hive_exited(start_failure: TargetStartError | None, code: int, error: str) -> None:
+    assert start_failure is not None, "the hive started and became ready"
+    assert start_failure.exit_code == code, f"exit code {start_failure.exit_code}: {start_failure}"
+    assert error in start_failure.log_tail, f"{error} not in its output:\n{start_failure.log_tail}"
+
+
+@then(parsers.parse("the error details say device is {device:d}"))
+def then_details_device(exchange: Exchange, device: int) -> None:
+    assert error_details(exchange).get("device") == device, exchange.describe()
+
+
+@then(parsers.parse("the VRAM details say {required:d} MiB required and {available:d} MiB available on device {device:d}"))
+def then_vram_details(exchange: Exchange, required: int, available: int, device: int) -> None:
+    details = error_details(exchange)
+    observed = (details.get("required_vram_mib"), details.get("available_vram_mib"), details.get("device"))
+    assert observed == (required, available, device), details
+
+
+@then(parsers.parse('the alternative models fit in {available:d} MiB and include "{repo}"'))
+def then_alternatives(exchange: Exchange, hive_rig: HiveRig, available: int, repo: str) -> None:
+    offered = hive_rig.hub.fake.models
+    alternatives = [str(a).removeprefix("hf:") for a in error_details(exchange).get("alternative_models") or []]
+    assert repo in alternatives, alternatives
+    too_big = [a for a in alternatives if a in offered and offered[a].required_vram_mib > available]
+    assert not too_big, f"alternatives that do not fit: {too_big}"
+
+
+@then("the stop response reports the exit code the worker journaled")
+def then_stop_code_journaled(exchange: Exchange, hive_rig: HiveRig) -> None:
+    body = exchange.json()
+    journaled = exits(hive_rig.gpu.journal(), body["worker_id"])
+    assert journaled and body.get("exit_code") == journaled[-1], f"hive says {body}, journal says {journaled}"
+
+
+@then(parsers.parse("the stop response reports exit code {code:d}"))
+def then_stop_code(exchange: Exchange, code: int) -> None:
+    assert exchange.status == 200 and exchange.json().get("exit_code") == code, exchange.describe()
+
+
+@then("the stop took less than the cleanup timeout")
+def then_stop_quick(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+    limit = TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.3  # + one HTTP exchange and process exit
+    assert exchange.elapsed < limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
+
+
+@then("that worker's process is gone and its port is free")
+def then_worker_gone(spawned: list[dict[str, Any]], hive_rig: HiveRig, time_scale: float,
+                     timing_tolerance: float) -> None:
+    worker_id = spawned[-1]["worker_id"]
+    ports = {int(s.get("port")) for s in workers_started(hive_rig.gpu.journal()) if s.worker_id == worker_id}
+    wait_until(lambda: not processes_with_argument("--worker-id", worker_id) and not listening_ports(ports),
+               timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+               what=f"worker {worker_id} to be gone and its port free")
+
+
+@then("the worker list reports that worker's exit code as the worker journaled it")
+def then_list_exit_code(sut: RunningTarget, api_token: str, spawned: list[dict[str, Any]], hive_rig: HiveRig,
+                        time_scale: float, timing_tolerance: float) -> None:
+    worker_id = spawned[-1]["worker_id"]
+
+    def reported() -> Any:
+        listed = send("GET", sut.base_url + "/v1/workers/list", headers=bearer(api_token)).json()
+        return next((w.get("exit_code") for w in listed.get("workers", []) if w.get("id", w.get("worker_id")) == worker_id
+                     and w.get("exit_code") is not None), None)
+
+    code = wait_until(lambda: reported() is not None and [reported()],
+                      timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+                      what=f"the hive to report how worker {worker_id} ended")[0]
+    journaled = exits(hive_rig.gpu.journal(), worker_id)
+    assert journaled and code == journaled[-1], f"hive says {code}, journal says {journaled}"
+
+
+@then(parsers.parse("the hive exits with code {code:d} within the cleanup timeout"))
+def then_hive_exits(sut: RunningTarget, code: int, time_scale: float, timing_tolerance: float) -> None:
+    observed = sut.wait_exit(TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0)  # type: ignore[attr-defined]
+    assert observed is not None, f"the hive is still running after the cleanup timeout:\n{sut.log_tail()}"
+    assert observed == code, f"the hive exited with {observed}:\n{sut.log_tail()}"
+
+
+@given(parsers.parse('the hive has downloaded model "{repo}"'))
+def given_downloaded(sut: RunningTarget, api_token: str, repo: str) -> None:
+    exchange = _download(sut, api_token, repo)
+    assert exchange.status == 200, f"could not download the scenario's model: {exchange.describe()}"
+
+
+# -- inference -------------------------------------------------------------------------------
+
+INFERENCE_PATH = "/v1/inference"
+
+
+def _inference_body(stream: bool) -> dict[str, Any]:
+    return {"prompt": "Say hello", "max_tokens": 8, "stream": stream}
+
+
+@given(parsers.re(r"the hive admits (?P<slots>\d+) inferences? per worker and queues (?P<queue>none|\d+)$"))
+def given_hive_limits(hive_rig: HiveRig, slots: str, queue: str) -> None:
+    hive_rig.limits.slots_per_worker = int(slots)
+    hive_rig.limits.max_queue = 0 if queue == "none" else int(queue)
+
+
+@when(parsers.re(r"a client streams an inference(?: and hangs up after (?P<events>\d+) events)?$"),
+      target_fixture="stream_exchange")
+def when_stream_inference(sut: RunningTarget, api_token: str, events: str | None) -> StreamExchange:
+    return stream_chat(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token),
+                       disconnect_after=int(events) if events else None)
+
+
+@when(parsers.re(r"(?P<count>\d+) clients? starts? an inference that stays in flight at the worker$"),
+      converters={"count": int})
+def when_inference_in_flight(sut: RunningTarget, api_token: str, hive_rig: HiveRig, in_flight: list[InFlight],
+                             count: int, time_scale: float) -> None:
+    for _ in range(count):
+        seen = len(of_kind(hive_rig.gpu.journal(), "inference_started"))
+        in_flight.append(start_in_background(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token)))
+        wait_until(lambda: len(of_kind(hive_rig.gpu.journal(), "inference_started")) > seen,
+                   timeout=2.0 + TIMEOUTS.request * time_scale, what="the inference to reach a worker")
+
+
+@when(parsers.parse("{count:d} clients run inferences at the same time"), target_fixture="stream_exchanges")
+def when_inferences_together(sut: RunningTarget, api_token: str, count: int, time_scale: float) -> list[StreamExchange]:
+    flights = [start_in_background(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token))
+               for _ in range(count)]
+    return [flight.wait(timeout=TIMEOUTS.request * time_scale * 2 + 5.0) for flight in flights]
+
+
+@when(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"))
+@then(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"))
+def hive_let_go(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
+    wait_until(lambda: of_kind(hive_rig.gpu.journal(), "client_disconnected"),
+               timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+               what="the worker to see the hive's connection close")
+
+
+@then(parsers.parse('the stream carried tokens and ended with exactly one terminal event, "{kind}"'))
+def then_tokens_and_terminal(stream_exchange: StreamExchange, kind: str) -> None:
+    assert stream_exchange.content_pieces, stream_exchange.describe()
+    then_one_terminal(stream_exchange, kind)
+
+
+@then(parsers.parse('the stream carried exactly one terminal event, "{kind}"'))
+def then_one_terminal(stream_exchange: StreamExchange, kind: str) -> None:
+    assert stream_exchange.terminal_events == [kind], stream_exchange.terminal_events
+    after = stream_exchange.events[[e.data for e in stream_exchange.events].index(
+        next(e.data for e in stream_exchange.events if f'"type":"{kind}"' in e.data.replace(" ", ""))) + 1:]
+    assert all('"token"' not in e.data for e in after), "a token followed the terminal event"
+
+
+@then(parsers.re(r"the worker journal shows (?P<count>\d+) inferences? started$"), converters={"count": int})
+def then_inferences_started(hive_rig: HiveRig, count: int) -> None:
+    started = of_kind(hive_rig.gpu.journal(), "inference_started")
+    assert len(started) == count, f"{len(started)} inference(s) reached a worker, expected {count}"
+
+
+@then(parsers.parse("the error details carry a non-empty {key}"))
+def then_details_non_empty(exchange: Exchange, key: str) -> None:
+    assert error_details(exchange).get(key), exchange.describe()
+
+
+@then("the response came after the inference timeout and before the request timeout")
+def then_inference_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+    low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
+    assert low <= exchange.elapsed < high, f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
+
+
+@then("the response came at once")
+def then_at_once(exchange: Exchange, time_scale: float) -> None:
+    limit = TIMEOUTS.upstream * time_scale / 2
+    assert exchange.elapsed < limit, f"took {exchange.elapsed:.3f}s: it waited for a slot (limit {limit:.3f}s)"
+
+
+@then(parsers.parse("GET {path} still answers 200"))
+def then_still_answers(sut: RunningTarget, path: str) -> None:
+    assert send("GET", sut.base_url + path).status == 200
+
+
+@then("both inferences completed")
+def then_both_completed(stream_exchanges: list[StreamExchange]) -> None:
+    assert all(e.status == 200 and e.terminal_events == ["end"] for e in stream_exchanges), \
+        [e.describe() for e in stream_exchanges]
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+def _cli(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float, operation: str,
+         **values: Any) -> CliRun:
+    argv = cli_argv(target_spec, operation, {"base_url": sut.base_url, "token": api_token,
+                                             "time_scale": time_scale, **values})
+    return run_cli(argv, timeout=TIMEOUTS.request * time_scale * 2 + 10.0)
+
+
+@when(parsers.parse('a user runs the hive CLI to spawn a worker for model "{repo}" on {backend} device {device:d}'),
+      target_fixture="cli_run")
+def when_cli_spawn(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float, repo: str,
+                   backend: str, device: int) -> CliRun:
+    return _cli(target_spec, sut, api_token, time_scale, "spawn", model_ref=model_ref(repo), backend=backend,
+                device=device)
+
+
+@when(parsers.parse('a user runs the hive CLI to infer "{prompt}"'), target_fixture="cli_run")
+def when_cli_infer(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float,
+                   prompt: str) -> CliRun:
+    return _cli(target_spec, sut, api_token, time_scale, "infer", prompt=prompt)
+
+
+@when(parsers.parse('a user runs the hive CLI to download model "{repo}"'), target_fixture="cli_run")
+def when_cli_download(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float,
+                      repo: str) -> CliRun:
+    return _cli(target_spec, sut, api_token, time_scale, "download", model_ref=model_ref(repo))
+
+
+@when("the hive is stopped")
+def when_hive_stopped(sut: RunningTarget) -> None:
+    sut.stop()
+
+
+@then(parsers.re(r'the CLI exited (?P<code>\d+)(?: and printed "(?P<text>[^"]+)" on stderr)?$'),
+      converters={"code": int})
+def then_cli_exit(cli_run: CliRun, code: int, text: str | None) -> None:
+    assert cli_run.exit_code == code, cli_run.describe()
+    assert text is None or text in cli_run.stderr, cli_run.describe()
+
+
+@then("the CLI's output does not contain the token")
+def then_cli_no_token(cli_run: CliRun, api_token: str) -> None:
+    assert api_token not in cli_run.stdout + cli_run.stderr, cli_run.describe()

@@ -1,7 +1,6 @@
 """The hive's world for one scenario: a fake model hub behind a proxy, and the fake GPU.
 
-The GPU side (plan, fake nvidia-smi, fake worker and its journal) is added by `GpuRig` when a
-scenario needs workers; download scenarios need only the hub.
+The GPU side (plan, fake nvidia-smi, fake worker and its journal) is the `GpuRig`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from fault_injection.plugin import ScenarioNetwork
 from harness.fakes import HubModel, Script, SyncHub, start_hub
 from harness.history import History
 from harness.portal import BackgroundLoop
+from harness.rigs.gpu import GpuRig
 
 DEFAULT_MODEL = HubModel("acme/tiny-chat", size_bytes=256 * 1024, required_vram_mib=2048)
 
@@ -34,7 +34,8 @@ class HiveRig:
     history: History
     network: ScenarioNetwork
     limits: HiveLimits = field(default_factory=HiveLimits)
-    extra_values: dict[str, Any] = field(default_factory=dict)
+    gpu: GpuRig = field(default_factory=GpuRig)
+    time_scale: float = 1.0
     _hub: SyncHub | None = None
     _hub_proxy: ProxyHandle | None = None
 
@@ -56,8 +57,9 @@ class HiveRig:
         assert self._hub_proxy is not None
         return {"hub_url": f"http://{self._hub_proxy.listen}",
                 "limits": {"slots_per_worker": self.limits.slots_per_worker, "max_queue": self.limits.max_queue},
-                **self.extra_values}
+                **self.gpu.values(self.time_scale)}
 
     def close(self) -> None:
         if self._hub is not None:
             self._hub.stop()
+        self.gpu.close()

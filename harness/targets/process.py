@@ -143,7 +143,7 @@ class RunningProcess:
                     self.exit_code = code
                     self._record(EventKind.PROCESS_EXIT, pid=self._popen.pid, exit_code=code)
                     raise TargetStartError(self.name, f"exited with code {code} before becoming ready",
-                                           self.log_tail())
+                                           self.log_tail(), exit_code=code)
                 try:
                     response = client.get(url)
                     if response.status_code == readiness.status:

@@ -7,6 +7,7 @@
     [url]       base_url = "http://127.0.0.1:8080"
     [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
     [readiness] path = "/health", status = 200, timeout = 20
+    [cli]       command = [...prefix...], spawn = [...], infer = [...], ...   (a hive's own CLI)
 
 Every mistake is reported as TargetFileError naming the file, the key and the fix.
 """
@@ -25,12 +26,14 @@ from harness.errors import TargetFileError
 
 KINDS = ("process", "url")
 TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "features", "expected_failures",
-            "description", "process", "url", "config", "readiness"}
+            "description", "process", "url", "config", "readiness", "cli"}
+CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
     "process": {"command", "env", "cwd"},
     "url": {"base_url"},
     "config": {"file", "template", "template_file"},
     "readiness": {"path", "status", "timeout"},
+    "cli": {"command", *CLI_OPERATIONS},
 }
 
 
@@ -55,6 +58,14 @@ class Readiness:
 
 
 @dataclass(frozen=True)
+class CliSection:
+    """How to run the implementation's CLI: a prefix plus one argument template per operation."""
+
+    command: tuple[str, ...]
+    operations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     path: Path
     name: str
@@ -68,6 +79,7 @@ class TargetSpec:
     base_url: str | None = None
     config: ConfigSection | None = None
     readiness: Readiness = Readiness()
+    cli: CliSection | None = None
 
     def claims(self, feature: str) -> bool:
         return feature in self.features
@@ -153,7 +165,7 @@ def load_target_file(path: str | Path) -> TargetSpec:
         time_scale=time_scale, features=frozenset(features), expected_failures=frozenset(expected),
         process=_process(check, raw) if kind == "process" else None,
         base_url=_base_url(check, raw) if kind == "url" else None,
-        config=_config(check, raw), readiness=_readiness(check, raw))
+        config=_config(check, raw), readiness=_readiness(check, raw), cli=_cli(check, raw))
 
 
 def _table(check: _Checker, raw: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
@@ -209,3 +221,13 @@ def _readiness(check: _Checker, raw: Mapping[str, Any]) -> Readiness:
     if timeout <= 0:
         raise check.fail("readiness.timeout", "must be positive (seconds)")
     return Readiness(path, check.get(table, "status", int, "readiness.", default=200), timeout)
+
+
+def _cli(check: _Checker, raw: Mapping[str, Any]) -> CliSection | None:
+    table = _table(check, raw, "cli")
+    if table is None:
+        return None
+    command = check.strings(table, "command", "cli.")
+    if not command:
+        raise check.fail("cli.command", "must be a non-empty list: the CLI and its common arguments")
+    return CliSection(command, {op: check.strings(table, op, "cli.") for op in CLI_OPERATIONS if op in table})

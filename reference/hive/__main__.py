@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect", help="start with one deliberately broken component (self-validation)")
     args = parser.parse_args(argv)
     configure_logging("hive")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines carry URLs: request content
     try:
         parts = components_for(args.defect or os.environ.get(DEFECT_ENV) or None)
     except ValueError as exc:

@@ -27,6 +27,7 @@ from reference.common.clock import ScaledClock
 from reference.hive.validation import SpawnRequest
 
 log = logging.getLogger("reference.hive.workers")
+KILL_REAP_FLOOR = 1.0  # real seconds
 TERM_GRACE = 0.9  # share of the cleanup timeout a worker gets to honour SIGTERM; SIGKILL is near instant
 
 
@@ -196,12 +197,13 @@ class Supervisor:
             return None
         log.warning("%s ignored SIGTERM for %gs; SIGKILL", worker.id, grace)
         self._signal(worker, signal.SIGKILL)
-        await self._ended_within(worker, self.cleanup - grace)
+        # SIGKILL cannot be ignored; only the reaping is left, which must not be cut short at small scales.
+        await self._ended_within(worker, self.cleanup - grace, at_least=KILL_REAP_FLOOR)
         return worker.exit_code
 
-    async def _ended_within(self, worker: Worker, spec_seconds: float) -> bool:
+    async def _ended_within(self, worker: Worker, spec_seconds: float, at_least: float = 0.0) -> bool:
         try:
-            await asyncio.wait_for(worker.ended.wait(), self.clock.real(spec_seconds))
+            await asyncio.wait_for(worker.ended.wait(), max(self.clock.real(spec_seconds), at_least))
         except TimeoutError:
             return False
         return True

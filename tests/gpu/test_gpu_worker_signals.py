@@ -69,6 +69,7 @@ def test_a_stream_that_hangs_does_not_hold_up_a_sigterm(spawn_worker: SpawnWorke
     reader.join(BOUND)
     assert hung.is_set() and not reader.is_alive()
     assert "Traceback" not in worker.stderr()
+    assert worker.wait_for("inference_aborted").fields == {"job_id": "j", "tokens_sent": 0}
 
 
 def test_sigterm_during_a_slow_load_exits_0_without_a_callback(spawn_worker: SpawnWorker,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fault_injection.gpu.journal import read_journal
 from harness.portal import BackgroundLoop
 from harness.ports import free_port
 from test_hive_support import ROOT, SCALE, TOKEN, gpu_plan, model_hub, running_hive
@@ -46,7 +47,8 @@ def test_a_hung_worker_or_the_cli_own_clock_make_it_exit_124(tmp_path: Path, loo
         for flags in ([], ["--stream"]):
             assert hive.spawn(backend="cuda").status_code == 200  # the previous hung worker was stopped
             hung = cli(hive.url, "infer", "--prompt", "hi", *flags)
-            assert hung.returncode == 124, hung.stderr
+            assert hung.returncode == 124, (hung.stderr, hive.workers(), hive.log(),
+                                            [(e.kind, e.pid, e.fields) for e in read_journal(hive.journal)])
             assert json.loads(hung.stderr)["error"]["code"] == "INFERENCE_TIMEOUT"
         assert hive.spawn(backend="cuda").status_code == 200
         # The CLI's own clock (here 5 s instead of 30 s, so it runs out before the hive's 25 s).

@@ -153,8 +153,8 @@ def test_hostile_model_refs_are_validation_errors(ref: str) -> None:
     assert rejected.value.code == "VALIDATION_ERROR" and ref not in rejected.value.message
 
 
-@pytest.mark.parametrize("body", [{"backend": "quantum"}, {"backend": "cu da"}, {"device": -1}, {"device": "0"},
-                                  {"device": True}])
+@pytest.mark.parametrize("body", [{"backend": "quantum"}, {"backend": "cu da"}, {"device": -1},
+                                  {"device": "0"}, {"device": True}])
 def test_backend_and_device_are_checked(body: dict[str, object]) -> None:
     with pytest.raises(ServiceError):
         parse_spawn({"model_ref": "hf:Org/Name", "backend": "cuda", "device": 0, **body})

@@ -7,11 +7,9 @@ one device: 0, 20000 of 24576 MiB free. Faults apply to cuda workers only, as on
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +18,12 @@ from typing import Any
 import httpx
 import psutil
 
-from harness.fakes.facade import SyncHub, start_hub
-from harness.fakes.hub import HubModel
-from harness.history import History
 from fault_injection.gpu import NVIDIA_SMI, worker_command
 from fault_injection.gpu.journal import JOURNAL_ENV, JournalEntry, read_journal
 from fault_injection.gpu.plan import PLAN_ENV, Device, DeviceFaults, GpuPlan, WorkerDefaults, write_plan
+from harness.fakes.facade import SyncHub, start_hub
+from harness.fakes.hub import HubModel
+from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.ports import free_port, is_listening
 from harness.wait import wait_until
@@ -92,7 +90,8 @@ class HiveProcess:
         return self.client.request(method, f"{self.url}{path}", json=body, headers=headers, timeout=timeout)
 
     def spawn(self, model: str = "hf:Org/Small", backend: str = "cpu", device: int = 0) -> httpx.Response:
-        return self.call("POST", "/v1/workers/spawn", {"model_ref": model, "backend": backend, "device": device})
+        body = {"model_ref": model, "backend": backend, "device": device}
+        return self.call("POST", "/v1/workers/spawn", body)
 
     def workers(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/v1/workers/list").json()["workers"])
@@ -133,7 +132,8 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-MODELS = (HubModel("Org/Small", 4096, 1000), HubModel("Org/Tiny", 2048, 500), HubModel("Org/Big", 8192, 30000))
+MODELS = (HubModel("Org/Small", 4096, 1000), HubModel("Org/Tiny", 2048, 500),
+          HubModel("Org/Big", 8192, 30000))
 
 
 @contextmanager
@@ -158,4 +158,3 @@ def terminated_by(sig: int) -> int:
 
 SIGTERM_EXIT = terminated_by(signal.SIGTERM)
 SIGKILL_EXIT = terminated_by(signal.SIGKILL)
-os.environ.setdefault("NO_PROXY", "127.0.0.1")

@@ -1,0 +1,16 @@
+@hive
+Feature: Capacity without workers, and queued inferences
+
+  @HIVE-LIMIT-005
+  Scenario: An inference with no ready worker answers 503 with Retry-After
+    Given the hive is running
+    When a client runs an inference
+    Then the response is an error envelope with code "SERVICE_UNAVAILABLE"
+    And the response carries a Retry-After header
+
+  @HIVE-LIMIT-001
+  Scenario: A queued inference is served when the slot frees
+    Given the hive admits 1 inference per worker and queues 1
+    And a worker for model "acme/tiny-chat" is running on GPU 0
+    When 2 clients run inferences at the same time
+    Then both inferences completed
