@@ -17,7 +17,7 @@ conformance: $(STAMP)
 	$(BIN)/faultline run $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 clean:
 	rm -rf $(VENV) reports/junit.xml reports/allure-results reports/history reports/verdict-*.json

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", action="append", default=[], choices=PROFILES)
     run.add_argument("--slow", action="store_true", help="also run @slow scenarios at time scale 1")
     run.add_argument("--reports-dir", type=Path, default=PROJECT_ROOT / "reports")
+    run.add_argument("--workers", type=int, default=2,
+                     help="parallel pytest-xdist workers (0: run in one process); default 2")
 
     clauses = commands.add_parser("clauses", help="list the clause catalogue with its coverage")
     clauses.add_argument("--profile", choices=PROFILES)
@@ -58,6 +60,7 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     command += [f"--target={Path(t).resolve()}" for t in args.target]
     command += [f"--profile={p}" for p in args.profile]
     command += ["--slow"] if args.slow else []
+    command += ["-n", str(args.workers)] if args.workers > 0 else []
     code = subprocess.call(command + passthrough, cwd=PROJECT_ROOT)
     if code not in (0, 1):
         return code  # interrupted, internal error, usage error, nothing collected: pytest said why

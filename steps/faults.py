@@ -6,6 +6,7 @@ from pytest_bdd import given, parsers
 
 from fault_injection.plugin import ScenarioNetwork
 from fault_injection.toxics import Latency, LimitData
+from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
 
 
@@ -31,3 +32,9 @@ def given_latency_within(network: ScenarioNetwork, name: str, time_scale: float)
 @given(parsers.parse('the network path to provider "{name}" cuts the connection after {count:d} bytes of the reply'))
 def given_cut_after_bytes(network: ScenarioNetwork, name: str, count: int) -> None:
     network.add_toxic(_proxy(name), LimitData(bytes=count))
+
+
+@given("the network path to the hub is down")
+def given_hub_down(network: ScenarioNetwork, hive_rig: HiveRig) -> None:
+    _ = hive_rig.hub  # the hub and its proxy exist before the path to it is cut
+    network.set_enabled("hub", False)

@@ -86,3 +86,10 @@ Feature: Downloading models from the hub
     When a client downloads model "acme/tiny-chat"
     Then the hub received 6 metadata requests
     And the gaps between the requests to the hub follow the hive backoff schedule
+
+  @HIVE-RETRY-001 @HIVE-VOC-004
+  Scenario: A hub that cannot be reached is retried, then the download fails
+    Given the network path to the hub is down
+    When a client downloads model "acme/tiny-chat"
+    Then the response is an error envelope with code "DOWNLOAD_FAILED"
+    And the hive log has a line with "attempt 6/6" and "correlation"
