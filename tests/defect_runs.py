@@ -24,8 +24,9 @@ def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
     """The reference target file, renamed and started with `--defect NAME`."""
     text = DEFAULT_TARGETS[profile].read_text()
     text = re.sub(r'^name = "([^"]+)"', rf'name = "\1-{defect}"', text, count=1, flags=re.M)
-    text = text.replace('command = ["{{ python }}", "-m", "reference.' + profile + '",',
-                        'command = ["{{ python }}", "-m", "reference.' + profile + '", "--defect", "' + defect + '",')
+    for module in (f"reference.{profile}", f"reference.{profile}.cli"):  # the daemon, and a CLI if any
+        text = text.replace(f'["{{{{ python }}}}", "-m", "{module}",',
+                            f'["{{{{ python }}}}", "-m", "{module}", "--defect", "{defect}",')
     assert "--defect" in text, "the reference target file's command has an unexpected shape"
     path = tmp_path / f"{profile}-{defect}.toml"
     path.write_text(text)

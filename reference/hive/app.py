@@ -1,9 +1,14 @@
 """The reference hive's HTTP surface (rbee-hive paths where rbee has them).
 
-    GET  /v1/health          public          POST /v1/workers/spawn   bearer
-    POST /v1/models/download bearer          GET  /v1/workers/list    bearer
-    POST /v1/workers/ready   the worker it spawned (no bearer), or bearer
-    POST /v1/workers/stop    bearer          POST /v1/inference       bearer
+    GET  /v1/health          public   200 {status, version, api_version}
+    POST /v1/models/download bearer   200 | 400 | 404 MODEL_NOT_FOUND | 502 DOWNLOAD_FAILED | 503 breaker
+    POST /v1/workers/spawn   bearer   200 {worker_id, url, state, pid} | 400 | 500 CUDA_DEVICE_FAILED,
+                                      GPU_VRAM_EXHAUSTED, WORKER_SPAWN_FAILED | download errors
+    POST /v1/workers/ready   the loading worker it spawned (no bearer), else bearer; 404 unknown id
+    GET  /v1/workers/list    bearer   200 {workers: [..., exit_code], queue: {waiting, max_queue}}
+    POST /v1/workers/stop    bearer   200 {worker_id, exit_code, state} | 404 WORKER_NOT_FOUND
+    POST /v1/inference       bearer   200 JSON {text, tokens} or rbee SSE | 503 at capacity |
+                                      504 INFERENCE_TIMEOUT | 502 WORKER_CRASHED | GPU codes
 """
 
 from __future__ import annotations
