@@ -18,19 +18,11 @@ FLOOR = 0.020        # seconds: a busy 2-core runner wakes a Python process this
 MULTIPLIER = 6.0     # room for both sides' wake-ups and an HTTP exchange at a gap's ends
 
 
-JITTER_FLOOR = 0.005  # seconds: offsets compared with each other; the shared overhead cancels
-
-
 @dataclass(frozen=True)
 class Calibration:
     overshoot_p95: float
     round_trip_p95: float
     tolerance: float
-
-    @property
-    def jitter_resolution(self) -> float:
-        """How far apart two delays' offsets must be to count as different (see check_jitter)."""
-        return max(JITTER_FLOOR, 3 * (self.overshoot_p95 + self.round_trip_p95))
 
     def describe(self) -> str:
         return (f"timing tolerance {self.tolerance * 1000:.1f} ms (sleep overshoot p95 "

@@ -223,8 +223,3 @@ def calibration() -> Calibration:
 @pytest.fixture
 def timing_tolerance(calibration: Calibration) -> float:
     return calibration.tolerance
-
-
-@pytest.fixture
-def jitter_resolution(calibration: Calibration) -> float:
-    return calibration.jitter_resolution

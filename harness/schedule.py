@@ -133,9 +133,10 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *,
 
     `calls` holds the attempt times of one or more calls. A delay is informative when its jitter
     range is wider than four tolerances. Without jitter every informative delay is its base value
-    plus the same processing overhead, so their offsets from the base agree within two
-    tolerances; real jitter spreads them over the window, and with `min_informative` or more of
-    them (pass several calls) agreeing by chance is vanishingly rare. With fewer it abstains.
+    plus the same processing overhead, so their offsets agree within two tolerances, give or
+    take one scheduling spike (the most extreme offset is ignored). Real jitter spreads them over
+    windows at least twice that wide, so with `min_informative` or more of them (pass several
+    calls) agreeing by chance is vanishingly rare. With fewer it abstains.
     """
     offsets = []
     for attempt_times in calls:
@@ -144,6 +145,10 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *,
             window = schedule.window(retry).scaled(time_scale)
             if window.high - window.low > 4 * tolerance:
                 offsets.append((b - a) - schedule.base(retry) * time_scale)
-    if len(offsets) >= min_informative and max(offsets) - min(offsets) <= 2 * tolerance:
+    if len(offsets) < min_informative:
+        return None
+    middle = sorted(offsets)[len(offsets) // 2]
+    kept = sorted(offsets, key=lambda o: abs(o - middle))[:-1]
+    if max(kept) - min(kept) <= 2 * tolerance:
         return Violation(Problem.NO_JITTER, 2, float(len(offsets)))
     return None

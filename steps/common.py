@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -33,10 +33,19 @@ def sut_context(time_scale: float, api_token: str, sut_values: dict[str, Any], h
 
 
 @pytest.fixture
-def sut(target_spec: TargetSpec, sut_context: TargetContext) -> Iterator[RunningTarget]:
+def before_stop_checks() -> list[Callable[[RunningTarget], None]]:
+    """Checks run at the end of a scenario while the SUT still runs; profiles add their own."""
+    return []
+
+
+@pytest.fixture
+def sut(target_spec: TargetSpec, sut_context: TargetContext,
+        before_stop_checks: list[Callable[[RunningTarget], None]]) -> Iterator[RunningTarget]:
     running = make_target(target_spec).start(sut_context)
     try:
         yield running
+        for check in before_stop_checks:  # before the harness's own stop, which would hide a leak
+            check(running)
     finally:
         running.stop()
 

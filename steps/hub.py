@@ -62,10 +62,10 @@ def then_hub_schedule(hive_rig: HiveRig, time_scale: float, timing_tolerance: fl
 
 
 @then("the gaps between the requests to the hub are jittered")
-def then_hub_jittered(hive_rig: HiveRig, time_scale: float, jitter_resolution: float) -> None:
+def then_hub_jittered(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
     times = _metadata_requests(hive_rig)
     calls = [times[i:i + HIVE_MAX_ATTEMPTS] for i in range(0, len(times), HIVE_MAX_ATTEMPTS)]
-    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=time_scale, tolerance=jitter_resolution)
+    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
     assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
 
 

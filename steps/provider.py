@@ -123,10 +123,10 @@ def then_backoff_schedule(gateway_rig: GatewayRig, name: str, time_scale: float,
 
 
 @then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'))
-def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, jitter_resolution: float) -> None:
+def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
     calls = [times[i:i + GATEWAY_MAX_ATTEMPTS] for i in range(0, len(times), GATEWAY_MAX_ATTEMPTS)]
-    violation = check_jitter(calls, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=jitter_resolution)
+    violation = check_jitter(calls, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
     assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
 
 

@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -44,6 +44,30 @@ def hive_rig(background_loop: BackgroundLoop, history: History, network: Scenari
 def sut_values(hive_rig: HiveRig) -> dict[str, Any]:
     """Read when the hive starts, i.e. after every Given has shaped the rig."""
     return hive_rig.values()
+
+
+@pytest.fixture
+def before_stop_checks(hive_rig: HiveRig, api_token: str, time_scale: float,
+                       timing_tolerance: float) -> list[Callable[[RunningTarget], None]]:
+    """After every scenario that started workers: each worker the hive no longer lists as live is
+    really gone, its port free (an orphan is a worker the hive forgot but the OS did not)."""
+
+    def no_orphaned_worker(sut: RunningTarget) -> None:
+        starts = workers_started(hive_rig.gpu.journal())
+        if not starts or not sut.is_running():
+            return
+        listed = send("GET", sut.base_url + "/v1/workers/list", headers=bearer(api_token)).json()
+        live = {str(w.get("id", w.get("worker_id"))) for w in listed.get("workers", [])
+                if w.get("exit_code") is None and w.get("state") not in ("exited", "stopped", "failed")}
+        gone = [s for s in starts if str(s.worker_id) not in live]
+        ids = {str(s.worker_id) for s in gone}
+        ports = {int(s.get("port")) for s in gone if s.get("port") is not None}
+        wait_until(lambda: not any(processes_with_argument("--worker-id", i) for i in ids)
+                   and not listening_ports(ports),
+                   timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+                   what=f"workers the hive no longer lists ({sorted(ids)}) to be gone with their ports")
+
+    return [no_orphaned_worker]
 
 
 @pytest.fixture

@@ -109,6 +109,13 @@ def test_jitter_needs_enough_informative_delays_across_calls() -> None:
     assert check_jitter([scaled_flat, scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
 
 
+def test_one_scheduling_spike_does_not_hide_a_flat_schedule() -> None:
+    scale, spike = 0.1, 0.05
+    flat = [100 + (t - 100) * scale for t in history([1.0, 2.0, 4.0, 8.0, 16.0])]
+    spiked = flat[:-1] + [flat[-1] + spike]
+    assert check_jitter([flat, spiked], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3)))[:3])
 def test_attempt_order_of_recording_does_not_matter(order: tuple[int, ...]) -> None:
     times = history(scaled([1.5, 2.5]))

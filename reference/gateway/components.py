@@ -14,7 +14,7 @@ from starlette.responses import Response
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
 from reference.gateway.auth import Authenticator
-from reference.gateway.breaker import CircuitBreaker
+from reference.common.breaker import CircuitBreaker
 from reference.gateway.classify import Classifier
 from reference.gateway.config import BreakerSettings, GatewayConfig, Limits, RetrySettings
 from reference.gateway.limiter import ConcurrencyLimiter

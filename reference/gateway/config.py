@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from reference.common.breaker import BreakerSettings
+from reference.common.config import section
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 
@@ -46,12 +49,6 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
-class BreakerSettings:
-    threshold: int = 5
-    cooldown: float = 60.0
-
-
-@dataclass(frozen=True)
 class GatewayConfig:
     api_token: str
     providers: tuple[ProviderConfig, ...] = ()
@@ -61,27 +58,16 @@ class GatewayConfig:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
-def _section(cls: type, raw: Any, where: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be an object")
-    known = {f.name for f in fields(cls)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**raw)
-
 
 def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     token = raw.get("api_token")
     if not isinstance(token, str) or not token:
         raise ValueError("api_token must be a non-empty string")
-    providers = tuple(_section(ProviderConfig, p, f"providers[{i}]") for i, p in enumerate(raw.get("providers") or []))
+    providers = tuple(section(ProviderConfig, p, f"providers[{i}]") for i, p in enumerate(raw.get("providers") or []))
     for provider in providers:
         if provider.kind not in ("openai", "anthropic", "gemini"):
             raise ValueError(f"provider {provider.name}: kind must be openai, anthropic or gemini")
-    return GatewayConfig(token, providers, _section(Limits, raw.get("limits"), "limits"),
-                         _section(Timeouts, raw.get("timeouts"), "timeouts"),
-                         _section(RetrySettings, raw.get("retry"), "retry"),
-                         _section(BreakerSettings, raw.get("breaker"), "breaker"))
+    return GatewayConfig(token, providers, section(Limits, raw.get("limits"), "limits"),
+                         section(Timeouts, raw.get("timeouts"), "timeouts"),
+                         section(RetrySettings, raw.get("retry"), "retry"),
+                         section(BreakerSettings, raw.get("breaker"), "breaker"))

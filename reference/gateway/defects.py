@@ -9,18 +9,19 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
 from reference.gateway.auth import Authenticator
-from reference.gateway.breaker import Admission, CircuitBreaker, State
+from reference.common.breaker import Admission, CircuitBreaker, State
 from reference.gateway.classify import Category, Classification, Classifier
 from reference.gateway.components import Components
 from reference.gateway.config import GatewayConfig, RetrySettings
 from reference.gateway.limiter import ConcurrencyLimiter
 from reference.gateway.retry import RetryDecision, RetryPolicy
+from reference.common.defects import Defect
+from reference.common.defects import components_for as select
 
 
 class RetriesEverything(Classifier):
@@ -91,18 +92,11 @@ def _seven_attempts(settings: RetrySettings) -> RetryPolicy:
     return RetryPolicy(dataclasses.replace(settings, max_attempts=settings.max_attempts + 1), random.Random())
 
 
-@dataclass(frozen=True)
-class Defect:
-    description: str
-    clauses: tuple[str, ...]
-    components: Components
-
-
-def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect:
+def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect[Components]:
     return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
 
 
-DEFECTS: dict[str, Defect] = {
+DEFECTS: dict[str, Defect[Components]] = {
     "retries-permanent": _defect("retries 400/401/403/404 like transient failures", ("GW-RETRY-002",),
                                  classifier=RetriesEverything),
     "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",), classifier=CountsClientErrors),
@@ -133,11 +127,7 @@ DEFECTS: dict[str, Defect] = {
 
 
 def components_for(defect: str | None) -> Components:
-    if defect is None:
-        return Components()
-    if defect not in DEFECTS:
-        raise ValueError(f"unknown defect {defect!r}; known: {', '.join(sorted(DEFECTS))}")
-    return DEFECTS[defect].components
+    return select(DEFECTS, defect, Components)
 
 
 __all__ = ["DEFECTS", "Defect", "components_for"]

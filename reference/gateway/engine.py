@@ -15,7 +15,7 @@ import httpx
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.gateway.breaker import Admission, CircuitBreaker
+from reference.common.breaker import Admission, CircuitBreaker
 from reference.gateway.config import GatewayConfig, ProviderConfig
 from reference.gateway.metrics import GatewayMetrics
 from reference.gateway.outcome import OperationFailed, failure_error

@@ -16,7 +16,7 @@ from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
 from reference.hive import render
 from reference.hive.auth import Authenticator
-from reference.hive.breaker import CircuitBreaker
+from reference.common.breaker import CircuitBreaker
 from reference.hive.classify import Classifier
 from reference.hive.config import BreakerSettings, HiveConfig, Limits, RetrySettings
 from reference.hive.gpu import GpuPreflight, NvidiaSmi

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reference.common.breaker import BreakerSettings
+from reference.common.config import section
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,6 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
-class BreakerSettings:
-    threshold: int = 5
-    cooldown: float = 60.0
-
-
-@dataclass(frozen=True)
 class HiveConfig:
     api_token: str
     temp_dir: Path
@@ -58,17 +55,6 @@ class HiveConfig:
     def env(self) -> dict[str, str]:
         return dict(self.worker_env)
 
-
-def _section(cls: type, raw: Any, where: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where} must be an object")
-    known = {f.name for f in fields(cls)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**raw)
 
 
 def _string_list(raw: Any, where: str) -> tuple[str, ...]:
@@ -103,7 +89,7 @@ def parse_config(raw: dict[str, Any]) -> HiveConfig:
         worker_command=_string_list(raw.get("worker_command"), "worker_command"),
         nvidia_smi=str(raw.get("nvidia_smi") or "nvidia-smi"), devices=tuple(devices),
         worker_env=tuple(sorted(env.items())),
-        limits=_section(Limits, raw.get("limits"), "limits"),
-        timeouts=_section(Timeouts, raw.get("timeouts"), "timeouts"),
-        retry=_section(RetrySettings, raw.get("retry"), "retry"),
-        breaker=_section(BreakerSettings, raw.get("breaker"), "breaker"))
+        limits=section(Limits, raw.get("limits"), "limits"),
+        timeouts=section(Timeouts, raw.get("timeouts"), "timeouts"),
+        retry=section(RetrySettings, raw.get("retry"), "retry"),
+        breaker=section(BreakerSettings, raw.get("breaker"), "breaker"))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
 
 from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
-from reference.hive.breaker import CircuitBreaker, State
+from reference.common.breaker import CircuitBreaker, State
 from reference.hive.classify import Classifier, Verdict
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig
@@ -22,6 +21,8 @@ from reference.hive.limiter import SlotLimiter
 from reference.hive.retry import RetryPolicy
 from reference.hive.validation import SpawnRequest
 from reference.hive.workers import Worker
+from reference.common.defects import Defect
+from reference.common.defects import components_for as select
 
 
 class RetriesPermanent(Classifier):
@@ -70,19 +71,12 @@ def _no_retry_after(error: ServiceError, correlation_id: str) -> Response:
     return JSONResponse(body, status_code=error.status, headers={"X-Correlation-ID": correlation_id})
 
 
-@dataclass(frozen=True)
-class Defect:
-    description: str
-    clauses: tuple[str, ...]
-    components: Components
-
-
-def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect:
+def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect[Components]:
     return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
 
 
 DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # the same as --defect, for harnesses that set the environment
-DEFECTS: dict[str, Defect] = {
+DEFECTS: dict[str, Defect[Components]] = {
     "cpu-fallback": _defect("retries a failed CUDA spawn with --backend cpu",
                             ("HIVE-GPU-002", "HIVE-GPU-004"), gpu_fallback=_cpu_fallback),
     "other-device": _defect("retries a failed CUDA spawn on device+1",
@@ -113,11 +107,7 @@ DEFECTS: dict[str, Defect] = {
 
 
 def components_for(defect: str | None) -> Components:
-    if defect is None:
-        return Components()
-    if defect not in DEFECTS:
-        raise ValueError(f"unknown defect {defect!r}; known: {', '.join(sorted(DEFECTS))}")
-    return DEFECTS[defect].components
+    return select(DEFECTS, defect, Components)
 
 
 __all__ = ["DEFECTS", "Defect", "components_for"]

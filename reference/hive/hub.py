@@ -20,7 +20,7 @@ import httpx
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.hive.breaker import CircuitBreaker
+from reference.common.breaker import CircuitBreaker
 from reference.hive.classify import Classifier, Verdict
 from reference.hive.codes import DOWNLOAD_FAILED, MODEL_NOT_FOUND, hive_error
 from reference.hive.retry import RetryPolicy

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from reference.common.clock import ScaledClock
-from reference.gateway.breaker import CircuitBreaker, State
+from reference.common.breaker import CircuitBreaker, State
 from reference.gateway.classify import Category, Classifier
 from reference.gateway.config import BreakerSettings, RetrySettings
 from reference.gateway.retry import RetryPolicy, retry_after_hint

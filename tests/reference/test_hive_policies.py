@@ -11,7 +11,7 @@ import pytest
 from catalogue import catalogue
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.hive.breaker import CircuitBreaker, State
+from reference.common.breaker import CircuitBreaker, State
 from reference.hive.classify import Classifier
 from reference.hive.config import BreakerSettings, Limits, RetrySettings, parse_config
 from reference.hive.defects import DEFECTS, NeverHalfOpens, NoJitter, components_for

@@ -1,8 +1,8 @@
-"""A circuit breaker per upstream (seed 000 Pattern 2).
+"""A circuit breaker per upstream (seed 000 Pattern 2): the hub for the hive, each provider for the gateway.
 
-closed --5 consecutive failed operations--> open --cooldown--> half-open --one trial-->
+closed --threshold consecutive failed operations--> open --cooldown--> half-open --one trial-->
     success: closed          failure: open for another cooldown
-While half-open, only the trial passes; everything else is rejected as if open.
+An operation is one upstream call with all its retries. While half-open only the trial passes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from reference.common.clock import ScaledClock
-from reference.gateway.config import BreakerSettings
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    threshold: int = 5
+    cooldown: float = 60.0
 
 
 class State(StrEnum):
@@ -49,9 +54,12 @@ class CircuitBreaker:
         if state is State.HALF_OPEN and not self.trial_running:
             self.trial_running = True
             return Admission(True, trial=True)
+        if state is State.HALF_OPEN:
+            # The trial is still out; its outcome decides, so the wait is unknown: one cooldown at most.
+            return Admission(False, retry_after=self.settings.cooldown)
         assert self.opened_at is not None
         remaining = self.settings.cooldown - (self.clock.now() - self.opened_at)
-        return Admission(False, retry_after=max(remaining, 0.0) if state is State.OPEN else self.settings.cooldown)
+        return Admission(False, retry_after=max(remaining, 0.0))
 
     def succeeded(self, admission: Admission) -> None:
         self.failures, self.opened_at = 0, None
@@ -68,6 +76,6 @@ class CircuitBreaker:
             self.opened_at = self.clock.now()
 
     def neutral(self, admission: Admission) -> None:
-        """An operation that says nothing about upstream health (a client error, a cancelled call)."""
+        """An operation that says nothing about the upstream's health (a client error, a cancelled call)."""
         if admission.trial:
             self.trial_running = False

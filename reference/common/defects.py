@@ -1,0 +1,25 @@
+"""A defect: one deliberately broken component, and the clauses it must be caught breaking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Defect(Generic[C]):
+    description: str
+    clauses: tuple[str, ...]
+    components: C
+
+
+def components_for(defects: Mapping[str, Defect[C]], name: str | None, clean: Callable[[], C]) -> C:
+    """The components to start with: the clean set, or the named defect's."""
+    if name is None:
+        return clean()
+    if name not in defects:
+        raise ValueError(f"unknown defect {name!r}; known: {', '.join(sorted(defects))}")
+    return defects[name].components

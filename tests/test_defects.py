@@ -1,0 +1,23 @@
+"""Self-validation: every defect of each reference is caught by the scenarios of its clauses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reference.gateway.defects import DEFECTS as GATEWAY_DEFECTS
+from reference.hive.defects import DEFECTS as HIVE_DEFECTS
+from tests.defect_runs import defect_target, run_suite
+
+CATALOGUES = {"gateway": GATEWAY_DEFECTS, "hive": HIVE_DEFECTS}
+CASES = [(profile, name) for profile, defects in CATALOGUES.items() for name in sorted(defects)]
+
+
+@pytest.mark.parametrize(("profile", "name"), CASES, ids=[f"{p}-{n}" for p, n in CASES])
+def test_the_defect_fails_the_scenarios_of_its_clauses(profile: str, name: str, tmp_path: Path) -> None:
+    defect = CATALOGUES[profile][name]
+    assert defect.clauses, f"defect {name} names no clause it breaks"
+    run = run_suite(tmp_path, profile, defect_target(tmp_path, profile, name), " or ".join(defect.clauses))
+    assert run.failed, f"defect {name} ({defect.description}) went unnoticed by {defect.clauses}:\n{run.output}"
+    assert run.returncode == 1, run.output
