@@ -46,6 +46,24 @@ def correlation_id(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "") or uuid.uuid4().hex)
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
+def too_large(limit: int) -> ServiceError:
+    return ServiceError("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes",
+                        {"max_bytes": limit, "suggested_action": "Send a smaller request"})
+
+
 Render = Callable[[ServiceError, str], Response]
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import CorrelationIdMiddleware, exception_handlers, correlation_id
+from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers, read_body
 from reference.gateway import render
 from reference.gateway.classify import Category
 from reference.gateway.config import GatewayConfig, parse_config
@@ -26,7 +26,7 @@ from reference.gateway.engine import Committed, Engine
 from reference.gateway.metrics import GatewayMetrics
 from reference.gateway.outcome import stream_failure_error
 from reference.gateway.upstream import AttemptFailed, UpstreamCall
-from reference.gateway.validation import parse_chat_request, too_large
+from reference.gateway.validation import parse_chat_request
 from reference.gateway.wire.events import ChatRequest, Event, Transcript
 
 log = logging.getLogger("reference.gateway")
@@ -42,21 +42,9 @@ class Gateway:
         self.auth = parts.authenticator(config.api_token)
         self._abandoned: list[asyncio.Task[None]] = []  # only ever filled by a defect
 
-    async def read_body(self, request: Request) -> bytes:
-        limit = self.config.limits.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large(limit)
-        body = bytearray()
-        async for piece in request.stream():
-            body += piece
-            if len(body) > limit:
-                raise too_large(limit)
-        return bytes(body)
-
     async def chat_completions(self, request: Request) -> Response:
         self.auth.check(request.headers.get("authorization", ""))
-        chat = parse_chat_request(await self.read_body(request))
+        chat = parse_chat_request(await read_body(request, self.config.limits.max_body_bytes))
         cid = correlation_id(request)
         started = time.monotonic()
         slot = AsyncExitStack()

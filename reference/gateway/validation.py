@@ -19,10 +19,6 @@ def invalid(fields: dict[str, str]) -> ServiceError:
                         {"fields": fields, "suggested_action": "Fix the named fields and send the request again"})
 
 
-def too_large(limit: int) -> ServiceError:
-    return ServiceError("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes",
-                        {"max_bytes": limit, "suggested_action": "Send a smaller request"})
-
 
 def parse_chat_request(body: bytes) -> ChatRequest:
     try:

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers
+from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers, read_body
 from reference.hive import render
 from reference.hive.codes import WORKER_NOT_FOUND, hive_error
 from reference.hive.components import Components
@@ -41,7 +41,7 @@ from reference.hive.inference import WorkerCall, WorkerFailed
 from reference.hive.models import ModelStore
 from reference.hive.spawn import Spawner
 from reference.hive.validation import (InferenceRequest, json_object, parse_inference, parse_model_ref,
-                                       parse_spawn, parse_worker_id, too_large)
+                                       parse_spawn, parse_worker_id)
 from reference.hive.workers import Supervisor, Worker
 
 log = logging.getLogger("reference.hive")
@@ -73,16 +73,7 @@ class Hive:
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def body(self, request: Request) -> dict[str, Any]:
-        limit = self.config.limits.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large(limit)
-        data = bytearray()
-        async for piece in request.stream():
-            data += piece
-            if len(data) > limit:
-                raise too_large(limit)
-        return json_object(bytes(data))
+        return json_object(await read_body(request, self.config.limits.max_body_bytes))
 
     def authorise(self, request: Request) -> None:
         self.auth.check(request.headers.get("authorization", ""))

@@ -55,10 +55,6 @@ def invalid(fields: dict[str, str]) -> ServiceError:
                          "suggested_action": "Fix the named fields and send the request again"})
 
 
-def too_large(limit: int) -> ServiceError:
-    return ServiceError("PAYLOAD_TOO_LARGE", f"request body exceeds {limit} bytes",
-                        {"max_bytes": limit, "suggested_action": "Send a smaller request"})
-
 
 def json_object(body: bytes) -> dict[str, Any]:
     try:
