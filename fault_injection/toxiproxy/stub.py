@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fault_injection.toxiproxy.channel import Channel, Chunk, Item, Sink
@@ -44,6 +45,12 @@ class Stub:
             return None
         self.pending = [item]
         return item
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        """Every chunk until the end of the stream, which is then passed on (closed) downstream."""
+        while (chunk := await self.receive()) is not None:
+            yield chunk
+        self.close()
 
     async def send(self, chunk: Chunk, rest: Chunk | None = None) -> None:
         """Pass `chunk` on; `rest` is what the toxic still holds afterwards."""
@@ -82,7 +89,7 @@ class Stub:
     async def _run(self, toxic: Any) -> None:
         try:
             if toxic is None:
-                await _pass_through(self)
+                await pass_through(self)
             else:
                 await toxic.pipe(self)
         except asyncio.CancelledError:
@@ -115,10 +122,6 @@ class Stub:
             self.output.put_nowait(item)
 
 
-async def _pass_through(stub: Stub) -> None:
-    while True:
-        chunk = await stub.receive()
-        if chunk is None:
-            stub.close()
-            return
+async def pass_through(stub: Stub) -> None:
+    async for chunk in stub.chunks():
         await stub.send(chunk)

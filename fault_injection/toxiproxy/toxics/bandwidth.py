@@ -27,11 +27,7 @@ class Bandwidth:
     async def pipe(self, stub: Stub) -> None:
         owed = 0.0  # seconds of sleep still owed for bytes already passed
         slice_bytes = self.rate * 100
-        while True:
-            chunk = await stub.receive()
-            if chunk is None:
-                stub.close()
-                return
+        async for chunk in stub.chunks():
             if self.rate <= 0:
                 await forever()
             owed += len(chunk.data) / (self.rate * 1000)

@@ -28,10 +28,6 @@ class Latency:
         return self.latency
 
     async def pipe(self, stub: Stub) -> None:
-        while True:
-            chunk = await stub.receive()
-            if chunk is None:
-                stub.close()
-                return
+        async for chunk in stub.chunks():
             await sleep_until(chunk.t + self.delay_ms(stub) / 1000)
             await stub.send(Chunk(chunk.data, stub.now()))

@@ -20,11 +20,7 @@ class LimitData:
     bytes: int = 0
 
     async def pipe(self, stub: Stub) -> None:
-        while True:
-            chunk = await stub.receive()
-            if chunk is None:
-                stub.close()
-                return
+        async for chunk in stub.chunks():
             sent = stub.state.get("transmitted", 0)
             allowed = max(self.bytes - sent, 0)
             data = chunk.data[:allowed]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from fault_injection.toxiproxy.stub import pass_through
+
 if TYPE_CHECKING:
     from fault_injection.toxiproxy.stub import Stub
 
@@ -14,9 +16,4 @@ class Noop:
     type_name: ClassVar[str] = "noop"
 
     async def pipe(self, stub: Stub) -> None:
-        while True:
-            chunk = await stub.receive()
-            if chunk is None:
-                stub.close()
-                return
-            await stub.send(chunk)
+        await pass_through(stub)

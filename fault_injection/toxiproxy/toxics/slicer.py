@@ -39,11 +39,7 @@ class Slicer:
         return self.bounds(start, mid, rng) + self.bounds(mid, end, rng)
 
     async def pipe(self, stub: Stub) -> None:
-        while True:
-            chunk = await stub.receive()
-            if chunk is None:
-                stub.close()
-                return
+        async for chunk in stub.chunks():
             cuts = self.bounds(0, len(chunk.data), stub.rng)
             for i in range(1, len(cuts), 2):
                 piece = chunk.data[cuts[i - 1]:cuts[i]]
