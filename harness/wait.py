@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from harness.errors import WaitTimeout
@@ -22,3 +22,12 @@ def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str,
         if time.monotonic() >= deadline:
             raise WaitTimeout(what, timeout, describe() if describe else "")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def wait_out_cooldown(request_times: Sequence[float], cooldown: float, upstream: str) -> None:
+    """Wait until `cooldown` real seconds have passed since the last request `upstream` saw (the
+    failure that opened its breaker)."""
+    assert request_times, f"{upstream} never received a request, so its breaker cannot have opened"
+    ready_at = request_times[-1] + cooldown
+    wait_until(lambda: time.monotonic() >= ready_at, timeout=cooldown + 1.0,
+               what=f"the breaker cooldown of {upstream}")

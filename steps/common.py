@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,8 +17,8 @@ from harness.envelope import envelope_problems, error_code
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import History
+from harness.streaming import InFlight, StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
-from harness.streaming import StreamExchange
 from harness.wait import wait_until
 
 
@@ -48,6 +49,13 @@ def sut(target_spec: TargetSpec, sut_context: TargetContext,
             check(running)
     finally:
         running.stop()
+
+
+@pytest.fixture
+def in_flight() -> Iterator[list[InFlight]]:
+    """Requests a scenario left running on purpose; their threads end with the SUT."""
+    flights: list[InFlight] = []
+    yield flights
 
 
 @given(parsers.re(r"the (?P<profile>hive|gateway) is running"))
@@ -193,3 +201,10 @@ def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
 def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
     details = error_details(exchange)
     assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), details
+
+
+@when(parsers.re(r"the (?:hive|gateway) receives (?P<name>SIGTERM|SIGINT)$"))
+def when_signal(sut: RunningTarget, name: str) -> None:
+    if not hasattr(sut, "send_signal"):
+        pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
+    sut.send_signal(signal.Signals[name])

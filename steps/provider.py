@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from pytest_bdd import given, parsers, then
 
 from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream

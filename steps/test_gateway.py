@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from catalogue import vocabulary
 from fault_injection.plugin import ScenarioNetwork
 from harness.chat import bearer, chat_body, completion_text, error_details
-from harness.envelope import envelope_problems
-from harness.exchange import Exchange, exchange_of, send
-from harness.fuzz import random_bodies
+from harness.exchange import Exchange, send
 from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
@@ -25,7 +20,7 @@ from harness.rigs.gateway import GatewayRig
 from harness.spec_values import BREAKER, TIMEOUTS
 from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
 from harness.targets import RunningTarget
-from harness.wait import wait_until
+from harness.wait import wait_out_cooldown
 
 scenarios("gateway")
 
@@ -45,13 +40,6 @@ def gateway_rig(background_loop: BackgroundLoop, history: History, network: Scen
 def sut_values(gateway_rig: GatewayRig) -> dict[str, Any]:
     """Read when the gateway starts, i.e. after every Given has shaped the rig."""
     return gateway_rig.values()
-
-
-@pytest.fixture
-def in_flight() -> Iterator[list[InFlight]]:
-    """Requests a scenario left running on purpose; their threads end with the gateway."""
-    flights: list[InFlight] = []
-    yield flights
 
 
 def _url(sut: RunningTarget) -> str:
@@ -109,12 +97,8 @@ def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: Gatewa
 
 @when(parsers.parse('the breaker cooldown of provider "{name}" has elapsed'))
 def when_cooldown_elapsed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
-    requests = gateway_rig.provider(name).fake.requests
-    assert requests, f"provider {name} never received a request, so its breaker cannot have opened"
-    opened = requests[-1].t
-    cooldown = BREAKER.cooldown * time_scale + timing_tolerance
-    wait_until(lambda: time.monotonic() >= opened + cooldown, timeout=cooldown + 1.0,
-               what=f"the breaker cooldown of provider {name} ({BREAKER.cooldown:g} spec s)")
+    wait_out_cooldown([r.t for r in gateway_rig.provider(name).fake.requests],
+                      BREAKER.cooldown * time_scale + timing_tolerance, f"provider {name}")
 
 
 @when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")
@@ -240,13 +224,6 @@ def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: Gat
 def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, time_scale: float) -> list[StreamExchange]:
     flights = [start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)) for _ in range(count)]
     return [flight.wait(timeout=TIMEOUTS.request * time_scale * 2 + 5.0) for flight in flights]
-
-
-@when("the gateway receives SIGTERM")
-def when_sigterm(sut: RunningTarget) -> None:
-    if not hasattr(sut, "send_signal"):
-        pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
-    sut.send_signal(signal.SIGTERM)
 
 
 @then(parsers.parse('the error details say provider is "{name}" and upstream_status is {status:d}'))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +23,7 @@ from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import BREAKER, TIMEOUTS
 from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
-from harness.wait import wait_until
+from harness.wait import wait_out_cooldown, wait_until
 
 scenarios("hive")
 
@@ -70,12 +68,6 @@ def before_stop_checks(hive_rig: HiveRig, api_token: str, time_scale: float,
     return [no_orphaned_worker]
 
 
-@pytest.fixture
-def in_flight() -> Iterator[list[InFlight]]:
-    flights: list[InFlight] = []
-    yield flights
-
-
 def _download(sut: RunningTarget, token: str, repo: str, cid: str | None = None) -> Exchange:
     return send("POST", sut.base_url + "/v1/models/download", json_body={"model_ref": model_ref(repo)},
                 headers=bearer(token, cid))
@@ -99,12 +91,8 @@ def when_download_many(sut: RunningTarget, api_token: str, repo: str, count: int
 
 @when("the hub breaker cooldown has elapsed")
 def when_hub_cooldown(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
-    requests = hive_rig.hub.requests
-    assert requests, "the hub never received a request, so its breaker cannot have opened"
-    opened = requests[-1].t
-    cooldown = BREAKER.cooldown * time_scale + timing_tolerance
-    wait_until(lambda: time.monotonic() >= opened + cooldown, timeout=cooldown + 1.0,
-               what=f"the hub breaker cooldown ({BREAKER.cooldown:g} spec s)")
+    wait_out_cooldown([r.t for r in hive_rig.hub.requests], BREAKER.cooldown * time_scale + timing_tolerance,
+                      "the hub")
 
 
 @when("a client starts a download that stays in flight at the hub")
@@ -202,13 +190,6 @@ def when_stop_worker(sut: RunningTarget, api_token: str, spawned: list[dict[str,
 def when_infer(sut: RunningTarget, api_token: str) -> Exchange:
     return send("POST", sut.base_url + "/v1/inference", headers=bearer(api_token),
                 json_body={"prompt": "Say hello", "max_tokens": 8, "stream": False})
-
-
-@when(parsers.re(r"the hive receives (?P<name>SIGTERM|SIGINT)$"))
-def when_hive_signal(sut: RunningTarget, name: str) -> None:
-    if not hasattr(sut, "send_signal"):
-        pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
-    sut.send_signal(signal.Signals[name])
 
 
 @when("the hive is started", target_fixture="start_failure")

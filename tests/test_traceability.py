@@ -100,7 +100,7 @@ def test_an_optional_feature_the_target_does_not_claim_skips_with_a_reason(pytes
     result.stdout.fnmatch_lines(["*target reference-gateway does not claim optional feature(s) hive_cli*"])
 
 
-TARGET = f"""
+TARGET = """
     name = "demo-gateway"
     profile = "gateway"
     kind = "url"
