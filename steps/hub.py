@@ -86,3 +86,10 @@ def then_hub_correlation(hive_rig: HiveRig, cid: str) -> None:
        converters={"vram": int})
 def given_hub_offers(hive_rig: HiveRig, repo: str, vram: int) -> None:
     hive_rig.offer(HubModel(repo, size_bytes=128 * 1024, required_vram_mib=vram))
+
+
+@given(parsers.re(r'the hub also offers models "(?P<stem>[^"]+)-1" to "(?P=stem)-(?P<count>\d+)"$'),
+       converters={"count": int})
+def given_hub_offers_numbered(hive_rig: HiveRig, stem: str, count: int) -> None:
+    for n in range(1, count + 1):
+        hive_rig.offer(HubModel(f"{stem}-{n}", size_bytes=128 * 1024, required_vram_mib=2048))

@@ -89,6 +89,12 @@ def when_download_many(sut: RunningTarget, api_token: str, repo: str, count: int
     return [_download(sut, api_token, repo) for _ in range(count)]
 
 
+@when(parsers.re(r'a client downloads models "(?P<stem>[^"]+)-1" to "(?P=stem)-(?P<count>\d+)" one after another$'),
+      converters={"count": int}, target_fixture="exchanges")
+def when_download_numbered(sut: RunningTarget, api_token: str, stem: str, count: int) -> list[Exchange]:
+    return [_download(sut, api_token, f"{stem}-{n}") for n in range(1, count + 1)]
+
+
 @when("the hub breaker cooldown has elapsed")
 def when_hub_cooldown(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
     wait_out_cooldown([r.t for r in hive_rig.hub.requests], BREAKER.cooldown * time_scale + timing_tolerance,

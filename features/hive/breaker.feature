@@ -51,7 +51,10 @@ Feature: A circuit breaker on the hub
 
   @HIVE-BREAKER-008
   Scenario: A successful download resets the count
-    Given the hub fails 4 downloads, succeeds once, fails 4 more, then serves the model
-    When a client downloads model "acme/tiny-chat" 9 times one after another
-    And a client downloads model "acme/tiny-chat"
+    # Distinct models: a model on disk is not fetched again, so repeating one would never reach the hub.
+    Given the hub also offers models "acme/chat-1" to "acme/chat-10"
+    And the hub fails 4 downloads, succeeds once, fails 4 more, then serves the model
+    When a client downloads models "acme/chat-1" to "acme/chat-9" one after another
+    And a client downloads model "acme/chat-10"
     Then the response status is 200
+    And the hub received 50 metadata requests

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
 from reference.gateway.auth import Authenticator
-from reference.common.breaker import Admission, CircuitBreaker, State
+from reference.common.breaker_defects import (HalfOpenLetsAllThrough, NeverHalfOpens, SuccessKeepsCount,
+                                              one_shared_breaker)
 from reference.gateway.classify import Category, Classification, Classifier
 from reference.gateway.components import Components
 from reference.gateway.config import GatewayConfig, RetrySettings
@@ -40,6 +41,11 @@ class NoJitter(RetryPolicy):
         return min(s.initial * s.multiplier ** (retry - 1), s.cap)
 
 
+class IgnoresRetryAfterMs(RetryPolicy):
+    def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
+        return super().decide(attempt, elapsed, {k: v for k, v in headers.items() if k != "retry-after-ms"})
+
+
 class IgnoresRetryAfter(RetryPolicy):
     def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
         return super().decide(attempt, elapsed, {})
@@ -49,20 +55,6 @@ class WaitsAnyRetryAfter(RetryPolicy):
     def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
         relaxed = dataclasses.replace(self.settings, retry_after_cap=float("inf"), budget=float("inf"))
         return RetryPolicy(relaxed, self.rng).decide(attempt, elapsed, headers)
-
-
-class NeverHalfOpens(CircuitBreaker):
-    @property
-    def state(self) -> State:
-        return State.CLOSED if self.opened_at is None else State.OPEN
-
-
-class HalfOpenLetsAllThrough(CircuitBreaker):
-    def admit(self) -> Admission:
-        admission = super().admit()
-        if not admission.allowed and self.state is State.HALF_OPEN:
-            return Admission(True, trial=True)
-        return admission
 
 
 class OffByOneLimiter(ConcurrencyLimiter):
@@ -88,6 +80,10 @@ def _slow_timeout(config: GatewayConfig) -> GatewayConfig:
     return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, upstream=35.0, request=40.0))
 
 
+def _wide_jitter(settings: RetrySettings) -> RetryPolicy:
+    return RetryPolicy(dataclasses.replace(settings, jitter=0.5), random.Random())
+
+
 def _seven_attempts(settings: RetrySettings) -> RetryPolicy:
     return RetryPolicy(dataclasses.replace(settings, max_attempts=settings.max_attempts + 1), random.Random())
 
@@ -102,6 +98,11 @@ DEFECTS: dict[str, Defect[Components]] = {
     "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",), classifier=CountsClientErrors),
     "no-jitter": _defect("retry delays without jitter", ("GW-RETRY-010",),
                          retry_policy=lambda s: NoJitter(s, random.Random())),
+    "jitter-beyond-bound": _defect("jitters delays by +/-50 % instead of +/-10 %", ("GW-RETRY-004",),
+                                   retry_policy=_wide_jitter),
+    "ignores-retry-after-ms": _defect("waits retry-after and ignores the retry-after-ms beside it",
+                                      ("GW-RETRY-008",),
+                                      retry_policy=lambda s: IgnoresRetryAfterMs(s, random.Random())),
     "ignores-retry-after": _defect("computed delays even when the upstream sent Retry-After",
                                    ("GW-RETRY-007", "GW-RETRY-008"),
                                    retry_policy=lambda s: IgnoresRetryAfter(s, random.Random())),
@@ -112,6 +113,10 @@ DEFECTS: dict[str, Defect[Components]] = {
     "breaker-never-half-opens": _defect("an open breaker stays open forever", ("GW-BREAKER-004",), breaker=NeverHalfOpens),
     "half-open-lets-all-through": _defect("a half-open breaker admits every call", ("GW-BREAKER-006",),
                                           breaker=HalfOpenLetsAllThrough),
+    "success-keeps-count": _defect("a success does not reset the consecutive-failure count",
+                                   ("GW-BREAKER-008",), breaker=SuccessKeepsCount),
+    "one-breaker-for-all": _defect("one breaker shared by every provider", ("GW-BREAKER-009",),
+                                   breaker=one_shared_breaker()),
     "capacity-off-by-one": _defect("admits one request more than its capacity", ("GW-LIMIT-002",), limiter=OffByOneLimiter),
     "timeout-35s": _defect("upstream timeout of 35 s instead of 25 s", ("GW-TIMEOUT-003",), configure=_slow_timeout),
     "retries-after-first-byte": _defect("retries a stream after bytes reached the client (duplicates)",

@@ -12,7 +12,7 @@ import random
 from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
-from reference.common.breaker import CircuitBreaker, State
+from reference.common.breaker_defects import NeverHalfOpens, SuccessKeepsCount
 from reference.hive.classify import Classifier, Verdict
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig
@@ -35,12 +35,6 @@ class NoJitter(RetryPolicy):
         return 0.0
 
 
-class NeverHalfOpens(CircuitBreaker):
-    @property
-    def state(self) -> State:
-        return State.CLOSED if self.opened_at is None else State.OPEN
-
-
 class OffByOneLimiter(SlotLimiter):
     def capacity(self, workers: list[Worker]) -> int:
         return super().capacity(workers) + 1
@@ -57,6 +51,10 @@ def _cpu_fallback(request: SpawnRequest, error: ServiceError) -> SpawnRequest | 
 
 def _other_device(request: SpawnRequest, error: ServiceError) -> SpawnRequest | None:
     return dataclasses.replace(request, device=request.device + 1)
+
+
+def _same_again(request: SpawnRequest, error: ServiceError) -> SpawnRequest | None:
+    return request
 
 
 def _slow_inference(config: HiveConfig) -> HiveConfig:
@@ -81,6 +79,8 @@ DEFECTS: dict[str, Defect[Components]] = {
                             ("HIVE-GPU-002", "HIVE-GPU-004"), gpu_fallback=_cpu_fallback),
     "other-device": _defect("retries a failed CUDA spawn on device+1",
                             ("HIVE-GPU-003", "HIVE-GPU-004"), gpu_fallback=_other_device),
+    "retries-gpu-failure": _defect("tries a failed CUDA spawn once more on the same device",
+                                   ("HIVE-GPU-004",), gpu_fallback=_same_again),
     "no-vram-preflight": _defect("starts the worker without checking free VRAM", ("HIVE-GPU-005",),
                                  preflight=NoVramPreflight),
     "retries-permanent": _defect("retries hub 4xx (404) like transient failures", ("HIVE-RETRY-002",),
@@ -89,6 +89,8 @@ DEFECTS: dict[str, Defect[Components]] = {
                          retry_policy=lambda s: NoJitter(s, random.Random())),
     "breaker-never-half-opens": _defect("the hub breaker stays open forever", ("HIVE-BREAKER-004",),
                                         breaker=NeverHalfOpens),
+    "success-keeps-count": _defect("a successful download does not reset the consecutive-failure count",
+                                   ("HIVE-BREAKER-008",), breaker=SuccessKeepsCount),
     "leaks-worker-on-sigterm": _defect("the daemon exits on SIGTERM without stopping its workers",
                                        ("HIVE-CLEANUP-003",), stop_workers_on_shutdown=False),
     "no-sigkill-escalation": _defect("a worker that ignores SIGTERM is never killed",
