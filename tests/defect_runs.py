@@ -28,6 +28,9 @@ def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
         text = text.replace(f'["{{{{ python }}}}", "-m", "{module}",',
                             f'["{{{{ python }}}}", "-m", "{module}", "--defect", "{defect}",')
     assert "--defect" in text, "the reference target file's command has an unexpected shape"
+    # The copy lives elsewhere: a template file named relative to the original must stay findable.
+    text = re.sub(r'^template_file = "([^"/][^"]*)"',
+                  lambda m: f'template_file = "{DEFAULT_TARGETS[profile].parent / m.group(1)}"', text, flags=re.M)
     path = tmp_path / f"{profile}-{defect}.toml"
     path.write_text(text)
     return path

@@ -19,7 +19,7 @@ Feature: The retry schedule
     When a client sends 3 chat completion requests one after another
     Then the gaps between the requests to provider "primary" are jittered
 
-  @GW-RETRY-006
+  @GW-RETRY-006 @coarse-timing
   Scenario: Retries stop before the two-minute budget runs out
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503 with header "retry-after: 50"

@@ -109,7 +109,7 @@ Feature: The hive's API guards: authentication, input, envelope
     When a client posts {"worker_id": "worker-does-not-exist"} to /v1/workers/stop
     Then the response is an error envelope with code "WORKER_NOT_FOUND"
 
-  @HIVE-HEALTH-002 @HIVE-VOC-001 @HIVE-VOC-002
+  @HIVE-HEALTH-002 @HIVE-VOC-001 @HIVE-VOC-002 @coarse-timing
   Scenario: Health answers while the hub breaker is open
     Given the hub always answers 503
     When a client downloads model "acme/tiny-chat" 5 times one after another

@@ -1,4 +1,4 @@
-@hive
+@hive @coarse-timing
 Feature: A circuit breaker on the hub
   Five consecutive failed downloads (each with all its retries) open the breaker; while open,
   downloads fail at once with 503 CIRCUIT_BREAKER_OPEN and the hub sees nothing; after 60 s one
