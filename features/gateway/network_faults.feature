@@ -6,7 +6,7 @@ Feature: Network faults between the gateway and its providers
     Given provider "primary" speaks the openai wire format
     And provider "primary" streams "Hello brave new world" in 4 chunks
 
-  @GW-RETRY-011
+  @GW-RETRY-011 @coarse-timing
   Scenario: A provider that is down is retried, then reported as a bad gateway
     Given the network path to provider "primary" is down
     When a client sends a chat completion request

@@ -73,7 +73,7 @@ Feature: Streaming: retry only before the first byte
     When a client streams a chat completion
     Then the stream was refused with an error envelope with code "SERVICE_UNAVAILABLE"
 
-  @GW-CLEANUP-002
+  @GW-CLEANUP-002 @coarse-timing
   Scenario: Broken upstream connections are closed before the next attempt
     Given provider "primary" speaks the openai wire format
     And provider "primary" always streams "Hello brave new world" in 4 chunks, then cuts the connection after 2

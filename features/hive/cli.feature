@@ -14,7 +14,7 @@ Feature: The hive CLI's exit codes
     Then the CLI exited 1 and printed "CUDA_DEVICE_FAILED" on stderr
     And the CLI's output does not contain the token
 
-  @HIVE-EXIT-003
+  @HIVE-EXIT-003 @coarse-timing
   Scenario: An inference that times out exits 124
     Given workers on GPU 0 hang after 0 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0

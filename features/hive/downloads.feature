@@ -72,7 +72,7 @@ Feature: Downloading models from the hub
     When a client downloads model "acme/tiny-chat" with correlation id "corr-hive-hub-2"
     Then every request the hub received carried the correlation id "corr-hive-hub-2"
 
-  @HIVE-CLEANUP-008
+  @HIVE-CLEANUP-008 @coarse-timing
   Scenario: A download cut half way leaves no partial file
     Given the hub cuts every file transfer after 1000 bytes
     When a client downloads model "acme/tiny-chat"
@@ -87,7 +87,7 @@ Feature: Downloading models from the hub
     Then the hub received 6 metadata requests
     And the gaps between the requests to the hub follow the hive backoff schedule
 
-  @HIVE-RETRY-001 @HIVE-VOC-004
+  @HIVE-RETRY-001 @HIVE-VOC-004 @coarse-timing
   Scenario: A hub that cannot be reached is retried, then the download fails
     Given the network path to the hub is down
     When a client downloads model "acme/tiny-chat"

@@ -50,7 +50,7 @@ Feature: GPU failures fail fast
     And the worker journal shows no worker start on backend "cpu"
     And the worker journal shows at most 1 worker start
 
-  @HIVE-RETRY-006
+  @HIVE-RETRY-006 @coarse-timing
   Scenario: A spawn whose model cannot be downloaded starts no worker
     Given the hub always answers 503
     When a client spawns a worker for model "acme/tiny-chat" on cuda device 0
@@ -58,7 +58,7 @@ Feature: GPU failures fail fast
     And the hub received 6 metadata requests
     And the worker journal shows no worker start
 
-  @HIVE-TIMEOUT-005 @HIVE-CLEANUP-002
+  @HIVE-TIMEOUT-005 @HIVE-CLEANUP-002 @coarse-timing
   Scenario: A worker that never reports ready is stopped and the spawn fails
     Given workers on GPU 0 take 100 seconds to load
     When a client spawns a worker for model "acme/tiny-chat" on cuda device 0

@@ -43,7 +43,7 @@ Feature: Inference routed to workers
     Then the response is an error envelope with code "WORKER_CRASHED"
     And the error details carry a non-empty delivered_text
 
-  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004
+  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004 @coarse-timing
   Scenario: A worker that hangs yields 504 INFERENCE_TIMEOUT and is then stopped
     Given workers on GPU 0 hang after 0 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0
@@ -52,7 +52,7 @@ Feature: Inference routed to workers
     And the response came after the inference timeout and before the request timeout
     And that worker's process is gone and its port is free
 
-  @HIVE-TIMEOUT-003 @feature-streaming
+  @HIVE-TIMEOUT-003 @feature-streaming @coarse-timing
   Scenario: A streamed inference whose worker hangs after some tokens ends with INFERENCE_TIMEOUT
     Given workers on GPU 0 hang after 2 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0

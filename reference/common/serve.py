@@ -14,5 +14,8 @@ def configure_logging(name: str) -> None:
                         format=f"%(asctime)s {name} %(levelname)s %(message)s")
 
 
-def serve(app: ASGIApp, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+def serve(app: ASGIApp, host: str, port: int, shutdown_budget: float) -> None:
+    """`shutdown_budget`: real seconds after SIGTERM before open requests are cut, so a hung
+    upstream cannot hold the exit past the cleanup timeout."""
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                timeout_graceful_shutdown=shutdown_budget)

@@ -7,6 +7,7 @@ import sys
 from reference.common.cli import base_parser, read_config
 from reference.common.serve import configure_logging, serve
 from reference.gateway.app import build_app
+from reference.gateway.config import parse_config
 from reference.gateway.defects import components_for
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         app = build_app(raw, args.time_scale, parts)
     except (ValueError, TypeError) as exc:
         parser.error(f"--config {args.config}: {exc}")
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, shutdown_budget=parse_config(raw).timeouts.cleanup * args.time_scale)
     return 0
 
 
