@@ -7,12 +7,11 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 
 from fault_injection.toxiproxy.api import build_app
 from fault_injection.toxiproxy.proxy import Proxy
 from fault_injection.toxiproxy.registry import ProxyRegistry, ProxySpec
-from harness.asgi_server import ServedApp
+from harness.asgi_server import ServedApp, serve_on_socket
 from harness.history import EventKind
 
 if TYPE_CHECKING:
@@ -103,12 +102,4 @@ async def _serve(app: Any, host: str, port: int) -> ServedApp:
     except OSError:
         sock.close()
         raise
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.005)
-    return ServedApp(str(sock.getsockname()[0]), int(sock.getsockname()[1]), server, task)
+    return await serve_on_socket(app, sock)
