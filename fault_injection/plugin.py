@@ -4,6 +4,7 @@ all deleted when the scenario ends so no proxy or toxic outlives it."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from fault_injection.toxics import ToxicSpec
 from fault_injection.toxiproxy.server import ProxyServer
 from harness.history import History, RecorderSwitch
 from harness.portal import BackgroundLoop
+from harness.report.evidence import Evidence
 
 URL_ENV = "FAULTLINE_TOXIPROXY_URL"
 
@@ -54,8 +56,8 @@ class ScenarioNetwork:
         self.api, self.prefix = api, prefix
         self.created: dict[str, ProxyHandle] = {}
 
-    def create_proxy(self, name: str, upstream: str) -> ProxyHandle:
-        handle = self.api.create_proxy(f"{self.prefix}{name}", upstream)
+    def create_proxy(self, name: str, upstream: str, listen: str | None = None) -> ProxyHandle:
+        handle = self.api.create_proxy(f"{self.prefix}{name}", upstream, listen)
         self.created[name] = handle
         return handle
 
@@ -68,6 +70,15 @@ class ScenarioNetwork:
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.api.set_enabled(self.proxy_name(name), enabled)
 
+    def describe_toxics(self) -> str:
+        """The toxics on this scenario's proxies, as the proxy server reports them now."""
+        lines = []
+        for name, handle in self.created.items():
+            toxics = self.api.toxics(handle.name)
+            lines.append(f"{name} ({handle.listen} -> {handle.upstream}): "
+                         + (json.dumps(toxics, sort_keys=True) if toxics else "no toxic"))
+        return "\n".join(lines) or "(no proxy created)"
+
     def close(self) -> None:
         for handle in self.created.values():
             self.api.delete_proxy(handle.name)
@@ -75,11 +86,13 @@ class ScenarioNetwork:
 
 
 @pytest.fixture
-def network(proxy_service: ProxyService, history: History, request: pytest.FixtureRequest) -> Iterator[ScenarioNetwork]:
+def network(proxy_service: ProxyService, history: History, request: pytest.FixtureRequest,
+            evidence: Evidence) -> Iterator[ScenarioNetwork]:
     proxy_service.recorder.attach(history)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     api = ToxiproxyNetwork(proxy_service.url)
     scenario = ScenarioNetwork(api, f"{worker}-{abs(hash(request.node.nodeid)) % 10**8}-")
+    evidence.register("active toxics", scenario.describe_toxics)
     try:
         yield scenario
     finally:

@@ -45,7 +45,7 @@ def test_run_with_a_broken_target_file_names_the_mistake(tmp_path: Path) -> None
     target.write_text('name = "x"\nprofile = "gateway"\nkind = "docker-compose"\n')
     result = faultline("run", "--target", str(target), "--reports-dir", str(tmp_path))
     assert result.returncode == 4
-    assert f"{target}: [kind] must be one of process, url" in result.stderr
+    assert f"{target}: [kind] must be one of process, docker, url" in result.stderr
 
 
 def test_clauses_lists_the_catalogue_with_coverage() -> None:

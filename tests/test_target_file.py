@@ -20,6 +20,25 @@ command = ["{{ python }}", "-m", "reference.gateway", "--port", "{{ port }}"]
 '''
 
 
+DOCKER = '''
+name = "x"
+profile = "gateway"
+kind = "docker"
+[docker]
+image = "mygw:1.4.2"
+'''
+
+URL = '''
+name = "x"
+profile = "gateway"
+kind = "url"
+[url]
+base_url = "http://127.0.0.1:8080"
+'''
+
+PROVIDER = 'providers = [{name = "primary", kind = "openai", listen = "127.0.0.1:18001", api_key = "k"}]\n'
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "target.toml"
     path.write_text(text)
@@ -38,11 +57,13 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "key", "hint"), [
-    (GOOD.replace('kind = "process"', 'kind = "proces"'), "kind", "must be one of process, url"),
+    (GOOD.replace('kind = "process"', 'kind = "proces"'), "kind", "must be one of process, docker, url"),
     (GOOD.replace('profile = "gateway"', 'profile = "gw"'), "profile", "must be one of hive, gateway"),
     (GOOD.replace('name = "x"', ''), "name", "missing"),
     (GOOD.replace("time_scale = 0.1", "time_scale = 3"), "time_scale", "must be in (0, 1]"),
     (GOOD.replace("time_scale = 0.1", 'time_scale = "fast"'), "time_scale", "must be float"),
+    (GOOD.replace("time_scale = 0.1", "time_scale = 0.1\ncoarse_time_scale = 0.5"), "coarse_time_scale",
+     "must be in (0, time_scale = 0.1]"),
     (GOOD.replace("[process]", "tiem_scale = 1\n[process]"), "tiem_scale", "did you mean 'time_scale'"),
     (GOOD.replace("command =", "comand ="), "process.comand", "did you mean 'process.command'"),
     (GOOD.replace('["{{ python }}", "-m", "reference.gateway", "--port", "{{ port }}"]', "[]"),
@@ -58,6 +79,34 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
     (GOOD + "[config]\nfile = 'c.json'\ntemplate_file = 'nope.j2'\n", "config.template_file", "cannot read"),
     (GOOD + "[readiness]\npath = 'health'\n", "readiness.path", "must start with '/'"),
     ("name = [", "(syntax)", "not valid TOML"),
+    (GOOD + "env = {A = 1}\n", "process.env.A", 'quote it: A = "1"'),
+    (GOOD + "[url]\nbase_url = 'http://127.0.0.1:1'\n", "[url]", "does not use a [url] table"),
+    # kind = "docker"
+    (DOCKER.replace('[docker]\nimage = "mygw:1.4.2"', ""), "[docker]", "needs a [docker] table"),
+    (DOCKER.replace('image = "mygw:1.4.2"', ""), "docker.image", "missing"),
+    (DOCKER.replace('"mygw:1.4.2"', '"mygw 1.4"'), "docker.image", "must name one local image"),
+    (DOCKER.replace('"mygw:1.4.2"', "[]"), "docker.image", "must be str"),
+    (DOCKER + 'command = "--port {{ port }}"\n', "docker.command", "must be list"),
+    (DOCKER + "command = [8080]\n", "docker.command[0]", "must be a string"),
+    (DOCKER + "entrypoint = []\n", "docker.entrypoint", "left out to keep the image's ENTRYPOINT"),
+    (DOCKER + "env = {TOKEN = 3}\n", "docker.env.TOKEN", "must be a string"),
+    (DOCKER + "user = ''\n", "docker.user", "uid[:gid]"),
+    (DOCKER + 'ports = ["8080:8080"]\n', "docker.ports", "share the host's network"),
+    (DOCKER + "network_mode = 'bridge'\n", "docker.network_mode", "share the host's network"),
+    (DOCKER + "imgae = 'x'\n", "docker.imgae", "did you mean 'docker.image'"),
+    (DOCKER + "[process]\ncommand = ['x']\n", "[process]", "does not use a [process] table"),
+    # kind = "url"
+    (URL + "[config]\nfile = 'c.json'\ntemplate = '{}'\n", "[config]", "renders no config"),
+    (URL + "token = 7\n", "url.token", "must be str"),
+    (URL + 'providers = ["primary"]\n', "url.providers[0]", "must be a table"),
+    (URL + PROVIDER.replace('"openai"', '"cohere"'), "url.providers[0].kind", "must be one of openai"),
+    (URL + PROVIDER.replace("127.0.0.1:18001", "0.0.0.0:18001"), "url.providers[0].listen",
+     "must be 127.0.0.1:<port>"),
+    (URL + PROVIDER.replace(', api_key = "k"', ""), "url.providers[0].api_key", "missing"),
+    (URL + PROVIDER.replace("api_key", "apikey"), "url.providers[0].apikey", "did you mean 'url.providers[0].api_key'"),
+    (URL + PROVIDER.replace("}]", '}, {name = "primary", kind = "openai", listen = "127.0.0.1:2", api_key = "k"}]'),
+     "url.providers[1].name", "declared twice"),
+    (URL.replace('"gateway"', '"hive"') + PROVIDER, "url.providers", "only a gateway has providers"),
 ])
 def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, key: str, hint: str) -> None:
     path = write(tmp_path, text)
@@ -66,6 +115,23 @@ def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, key: str, hin
     assert caught.value.key == key
     assert hint in caught.value.problem
     assert str(path) in str(caught.value)
+
+
+def test_docker_and_url_files_load(tmp_path: Path) -> None:
+    docker = load_target_file(write(tmp_path, DOCKER + 'command = ["--port", "{{ port }}"]\nuser = "1000:1000"\n'))
+    assert docker.docker is not None and docker.docker.image == "mygw:1.4.2" and docker.docker.entrypoint is None
+    assert docker.docker.command == ("--port", "{{ port }}") and docker.docker.user == "1000:1000"
+    url = load_target_file(write(tmp_path, URL + 'token = "t"\n' + PROVIDER))
+    assert url.base_url == "http://127.0.0.1:8080" and url.url is not None and url.url.token == "t"
+    assert [(p.name, p.kind, p.listen, p.api_key) for p in url.url.providers] == \
+        [("primary", "openai", "127.0.0.1:18001", "k")]
+
+
+def test_the_shipped_docker_target_file_loads() -> None:
+    from harness.plugin import PROJECT_ROOT
+
+    spec = load_target_file(PROJECT_ROOT / "targets" / "reference-gateway-docker.toml")
+    assert spec.kind == "docker" and spec.docker is not None and spec.config is not None
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 NVIDIA_SMI = Path(__file__).resolve().parent / "bin" / "nvidia-smi"
+WORKER_BINARY = Path(__file__).resolve().parent / "bin" / "worker"  # the worker as one executable path
 
 
 def worker_command(python: str | None = None) -> list[str]:

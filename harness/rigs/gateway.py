@@ -3,6 +3,11 @@
 Providers are declared in chain order (the first is primary, the next its fallback). The rig
 renders what the target file's template needs: each provider's kind, proxied URL, key, model,
 and whether it can stream.
+
+A gateway that is already running (a url target) was configured before the run, so nothing can
+be rendered for it: its target file declares the providers it calls (name, kind, address, key),
+the rig's proxies listen at those addresses, and a scenario whose providers or limits differ from
+that fixed configuration cannot be run against it (`unmet_by_fixed_configuration` says why).
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from fault_injection.network import ProxyHandle
+from fault_injection.plugin import ScenarioNetwork
 from harness.fakes import Script, SyncProvider, start_provider
 from harness.fakes.provider import ProviderKind
 from harness.history import History
 from harness.portal import BackgroundLoop
-from fault_injection.network import ProxyHandle
-from fault_injection.plugin import ScenarioNetwork
+from harness.targets.spec import FixedProvider
 
 
 @dataclass
@@ -51,14 +57,36 @@ class GatewayRig:
     network: ScenarioNetwork
     providers: dict[str, ProviderSlot] = field(default_factory=dict)
     limits: GatewayLimits = field(default_factory=GatewayLimits)
+    fixed: tuple[FixedProvider, ...] | None = None  # a running gateway's providers (url targets)
+
+    def unmet_by_fixed_configuration(self, name: str | None = None, kind: str | None = None) -> str | None:
+        """Why this scenario (or its provider `name` of `kind`) cannot run against a gateway with a
+        fixed configuration, or None when it can (or when the gateway is configured per scenario)."""
+        if self.fixed is None:
+            return None
+        declared = {p.name: p for p in self.fixed}
+        fixed = ", ".join(f"{p.name} ({p.kind})" for p in self.fixed) or "none"
+        if name is not None:
+            if name not in declared or declared[name].kind != kind:
+                return f"the running gateway's fixed providers are {fixed}; this scenario needs {name} ({kind})"
+            return None
+        if self.providers and list(self.providers) != list(declared):  # none: it never reaches a provider
+            return f"the running gateway's fixed providers are {fixed}; this scenario declares " \
+                   f"{', '.join(self.providers) or 'none'}"
+        if self.limits != GatewayLimits() or not all(slot.streaming for slot in self.providers.values()):
+            return "this scenario changes the gateway's limits or a provider's streaming, which a running " \
+                   "gateway's fixed configuration cannot follow"
+        return None
 
     def add_provider(self, name: str, kind: ProviderKind) -> ProviderSlot:
         if name in self.providers:
             raise ValueError(f"provider {name!r} is declared twice")
-        key = f"pk-{name}-{secrets.token_hex(8)}"
+        declared = {p.name: p for p in self.fixed or ()}.get(name)
+        key = declared.api_key if declared else f"pk-{name}-{secrets.token_hex(8)}"
         fake = start_provider(self.loop, kind, name, self.history, key)
         upstream = fake.url.removeprefix("http://")
-        slot = ProviderSlot(name, kind, fake, self.network.create_proxy(f"provider-{name}", upstream), key)
+        proxy = self.network.create_proxy(f"provider-{name}", upstream, declared.listen if declared else None)
+        slot = ProviderSlot(name, kind, fake, proxy, key)
         self.providers[name] = slot
         return slot
 
@@ -76,6 +104,11 @@ class GatewayRig:
         return {"providers": [slot.values() for slot in self.providers.values()],
                 "limits": {"max_concurrent": self.limits.max_concurrent, "max_queue": self.limits.max_queue,
                            "max_body_bytes": self.limits.max_body_bytes}}
+
+    def request_log(self) -> str:
+        return "\n\n".join(f"provider {name} ({slot.kind}) at {slot.fake.url}, through proxy {slot.url}:\n"
+                           + slot.fake.request_log(self.history.created)
+                           for name, slot in self.providers.items()) or "(no provider declared)"
 
     def close(self) -> None:
         for slot in self.providers.values():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fault_injection.gpu import NVIDIA_SMI, worker_command
+from fault_injection.gpu import NVIDIA_SMI, WORKER_BINARY, worker_command
 from fault_injection.gpu.journal import JournalEntry, read_journal
 from fault_injection.gpu.plan import Device, DeviceFaults, GpuPlan, WorkerDefaults, write_plan
 
@@ -57,8 +57,15 @@ class GpuRig:
 
     def values(self, time_scale: float) -> dict[str, Any]:
         self._write(time_scale)
-        return {"worker_command": worker_command(), "nvidia_smi": str(NVIDIA_SMI), "devices": self.daemon_devices,
+        return {"worker_command": worker_command(), "worker_binary": str(WORKER_BINARY),
+                "nvidia_smi": str(NVIDIA_SMI), "devices": self.daemon_devices,
                 "gpu_plan": str(self.plan_path), "worker_journal": str(self.journal_path)}
+
+    def plan_text(self) -> str:
+        return self.plan_path.read_text(encoding="utf-8") if self.plan_path.exists() else "(no GPU plan written yet)"
+
+    def journal_text(self) -> str:
+        return self.journal_path.read_text(encoding="utf-8") if self.journal_path.exists() else "(no worker started)"
 
     def journal(self) -> list[JournalEntry]:
         return read_journal(self.journal_path) if self.journal_path.exists() else []

@@ -9,7 +9,10 @@ __all__ = ["RunningTarget", "Target", "TargetContext", "TargetSpec", "load_targe
 
 
 def make_target(spec: TargetSpec) -> Target:
+    from harness.targets.docker import DockerTarget
     from harness.targets.process import ProcessTarget
     from harness.targets.url import UrlTarget
 
-    return ProcessTarget(spec) if spec.kind == "process" else UrlTarget(spec)
+    kinds: dict[str, type[ProcessTarget] | type[DockerTarget] | type[UrlTarget]] = {
+        "process": ProcessTarget, "docker": DockerTarget, "url": UrlTarget}
+    return kinds[spec.kind](spec)

@@ -10,7 +10,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from harness.history import EventKind
 from harness.ports import free_port
 from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
 from harness.targets.base import TargetContext
+from harness.targets.logs import log_tail, log_text
 from harness.targets.render import render
 from harness.targets.spec import TargetSpec
 
@@ -117,18 +117,10 @@ class RunningProcess:
         return self._popen is not None and self._popen.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            with self.log_path.open("rb") as log:
-                tail = deque(log, maxlen=lines)
-        except OSError:
-            return ""
-        return b"".join(tail).decode("utf-8", "replace").rstrip()
+        return log_tail(self.log_path, lines)
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return log_text(self.log_path)
 
     def wait_ready(self) -> None:
         readiness = self.spec.readiness
@@ -147,6 +139,7 @@ class RunningProcess:
                 try:
                     response = client.get(url)
                     if response.status_code == readiness.status:
+                        self._record(EventKind.NOTE, what="ready", pid=self._popen.pid)
                         return
                     last = f"GET {readiness.path} answered {response.status_code}"
                 except httpx.TransportError as exc:

@@ -1,10 +1,13 @@
 """The target file: a TOML description of one implementation under test.
 
-    name = "my-gateway"           profile = "gateway"       kind = "process" | "url"
-    version = "1.2.3"             time_scale = 0.05         features = ["streaming"]
+    name = "my-gateway"           profile = "gateway"       kind = "process" | "docker" | "url"
+    version = "1.2.3"             time_scale = 0.1          features = ["streaming"]
+    coarse_time_scale = 0.02      (optional: the scale of @coarse-timing scenarios; default time_scale)
     expected_failures = ["GW-STREAM-004"]
     [process]   command = [...], env = {...}, cwd = "..."
-    [url]       base_url = "http://127.0.0.1:8080"
+    [docker]    image = "repo/name:tag", command = [...], entrypoint = [...], env = {...}, user = "1000:1000"
+    [url]       base_url = "http://127.0.0.1:8080", token = "...",
+                providers = [{name = "primary", kind = "openai", listen = "127.0.0.1:18001", api_key = "..."}]
     [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
     [readiness] path = "/health", status = 200, timeout = 20
     [cli]       command = [...prefix...], spawn = [...], infer = [...], ...   (a hive's own CLI)
@@ -24,13 +27,14 @@ from typing import Any
 from catalogue import PROFILES, catalogue
 from harness.errors import TargetFileError
 
-KINDS = ("process", "url")
-TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "features", "expected_failures",
-            "description", "process", "url", "config", "readiness", "cli"}
+KINDS = ("process", "docker", "url")
+TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "coarse_time_scale", "features", "expected_failures",
+            "description", "process", "docker", "url", "config", "readiness", "cli"}
 CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
     "process": {"command", "env", "cwd"},
-    "url": {"base_url"},
+    "docker": {"image", "command", "entrypoint", "env", "user"},
+    "url": {"base_url", "token", "providers"},
     "config": {"file", "template", "template_file"},
     "readiness": {"path", "status", "timeout"},
     "cli": {"command", *CLI_OPERATIONS},
@@ -42,6 +46,43 @@ class ProcessSection:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class DockerSection:
+    """A local image, started with the host's network so the container reaches the harness's
+    loopback-only proxies and fakes; `command` replaces the image's CMD, `entrypoint` its ENTRYPOINT."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+
+
+PROVIDER_KINDS = ("openai", "anthropic", "gemini")
+PROVIDER_KEYS = {"name", "kind", "listen", "api_key"}
+
+
+@dataclass(frozen=True)
+class FixedProvider:
+    """A provider a running (url) gateway was configured with: the harness's proxy for it listens
+    at `listen` during each scenario, and its fake accepts `api_key`."""
+
+    name: str
+    kind: str
+    listen: str
+    api_key: str
+
+
+@dataclass(frozen=True)
+class UrlSection:
+    """An implementation that is already running; the harness cannot render its config, so the
+    file declares the settings it runs with: the token it accepts, the providers it calls."""
+
+    base_url: str
+    token: str | None = None
+    providers: tuple[FixedProvider, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,16 +114,22 @@ class TargetSpec:
     kind: str
     version: str = "unknown"
     time_scale: float = 1.0
+    coarse_time_scale: float = 1.0
     features: frozenset[str] = frozenset()
     expected_failures: frozenset[str] = frozenset()
     process: ProcessSection | None = None
-    base_url: str | None = None
+    docker: DockerSection | None = None
+    url: UrlSection | None = None
     config: ConfigSection | None = None
     readiness: Readiness = Readiness()
     cli: CliSection | None = None
 
     def claims(self, feature: str) -> bool:
         return feature in self.features
+
+    @property
+    def base_url(self) -> str | None:
+        return self.url.base_url if self.url else None
 
 
 class _Checker:
@@ -147,6 +194,10 @@ def load_target_file(path: str | Path) -> TargetSpec:
     if not 0 < time_scale <= 1:
         raise check.fail("time_scale", f"must be in (0, 1], got {time_scale}; use 1 when the "
                                        "implementation cannot scale time")
+    coarse_time_scale = check.get(raw, "coarse_time_scale", float, default=time_scale)
+    if not 0 < coarse_time_scale <= time_scale:
+        raise check.fail("coarse_time_scale", f"must be in (0, time_scale = {time_scale:g}], got "
+                                              f"{coarse_time_scale}; leave it out to run every scenario at time_scale")
     known = catalogue()
     features = check.strings(raw, "features")
     for index, feature in enumerate(features):
@@ -159,13 +210,22 @@ def load_target_file(path: str | Path) -> TargetSpec:
         if clause is None or clause.profile != profile:
             raise check.fail(f"expected_failures[{index}]",
                              f"{clause_id!r} is not a {profile} clause of the catalogue (see `faultline clauses`)")
-    return TargetSpec(
+    spec = TargetSpec(
         path=path, name=name, profile=profile, kind=kind,
         version=str(check.get(raw, "version", (str, int, float), default="unknown")),
-        time_scale=time_scale, features=frozenset(features), expected_failures=frozenset(expected),
+        time_scale=time_scale, coarse_time_scale=coarse_time_scale, features=frozenset(features), expected_failures=frozenset(expected),
         process=_process(check, raw) if kind == "process" else None,
-        base_url=_base_url(check, raw) if kind == "url" else None,
+        docker=_docker(check, raw) if kind == "docker" else None,
+        url=_url(check, raw, profile) if kind == "url" else None,
         config=_config(check, raw), readiness=_readiness(check, raw), cli=_cli(check, raw))
+    for other in KINDS:
+        if other != kind and other in raw:
+            raise check.fail(f"[{other}]", f"kind = {kind!r} does not use a [{other}] table; remove it, "
+                                           f"or set kind = {other!r}")
+    if kind == "url" and spec.config is not None:
+        raise check.fail("[config]", "a url target is already running, so the harness renders no config for "
+                                     "it; remove [config] and declare the running service's settings in [url]")
+    return spec
 
 
 def _table(check: _Checker, raw: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
@@ -180,19 +240,73 @@ def _process(check: _Checker, raw: Mapping[str, Any]) -> ProcessSection:
     command = check.strings(table, "command", "process.")
     if not command:
         raise check.fail("process.command", "must be a non-empty list, e.g. [\"{{ python }}\", \"-m\", \"mygw\"]")
-    env = check.get(table, "env", dict, "process.", default={})
+    return ProcessSection(command, _env(check, table, "process."),
+                          check.get(table, "cwd", str, "process.", default=None))
+
+
+def _env(check: _Checker, table: Mapping[str, Any], prefix: str) -> Mapping[str, str]:
+    env: dict[str, str] = check.get(table, "env", dict, prefix, default={})
     for key, value in env.items():
         if not isinstance(value, str):
-            raise check.fail(f"process.env.{key}", f"must be a string, got {value!r}")
-    return ProcessSection(command, env, check.get(table, "cwd", str, "process.", default=None))
+            raise check.fail(f"{prefix}env.{key}", f"must be a string, got {value!r}; quote it: {key} = \"{value}\"")
+    return env
 
 
-def _base_url(check: _Checker, raw: Mapping[str, Any]) -> str:
+def _docker(check: _Checker, raw: Mapping[str, Any]) -> DockerSection:
+    for key in ("ports", "network", "network_mode"):
+        if isinstance(raw.get("docker"), dict) and key in raw["docker"]:
+            raise check.fail(f"docker.{key}", "remove it: containers share the host's network (so they reach the "
+                                              "harness's loopback proxies) and publish no ports; pass "
+                                              "{{ port }} in docker.command and the target listens on that host port")
+    table = _table(check, raw, "docker") or {}
+    image = check.get(table, "image", str, "docker.")
+    if not image.strip() or any(c.isspace() for c in image):
+        raise check.fail("docker.image", f"must name one local image, e.g. \"mygw:1.4.2\", got {image!r}")
+    entrypoint = check.strings(table, "entrypoint", "docker.") if "entrypoint" in table else None
+    if entrypoint == ():
+        raise check.fail("docker.entrypoint", "must be a non-empty list, or left out to keep the image's ENTRYPOINT")
+    user = check.get(table, "user", str, "docker.", default=None)
+    if user is not None and not user.strip():
+        raise check.fail("docker.user", "must be a user or uid[:gid], or left out to keep the image's USER")
+    return DockerSection(image, check.strings(table, "command", "docker."), entrypoint,
+                         _env(check, table, "docker."), user)
+
+
+def _url(check: _Checker, raw: Mapping[str, Any], profile: str) -> UrlSection:
     table = _table(check, raw, "url") or {}
     url = check.get(table, "base_url", str, "url.")
     if not url.startswith(("http://", "https://")):
         raise check.fail("url.base_url", f"must start with http:// or https://, got {url!r}")
-    return url.rstrip("/")
+    token = check.get(table, "token", str, "url.", default=None)
+    entries = check.get(table, "providers", list, "url.", default=[])
+    if entries and profile != "gateway":
+        raise check.fail("url.providers", "only a gateway has providers; remove url.providers")
+    providers = []
+    for index, entry in enumerate(entries):
+        prefix = f"url.providers[{index}]."
+        if not isinstance(entry, dict):
+            raise check.fail(prefix.rstrip("."), "must be a table: {name = \"primary\", kind = \"openai\", "
+                                                 "listen = \"127.0.0.1:18001\", api_key = \"...\"}")
+        check.unknown_keys(entry, PROVIDER_KEYS, prefix)
+        kind = check.get(entry, "kind", str, prefix)
+        if kind not in PROVIDER_KINDS:
+            raise check.fail(prefix + "kind", f"must be one of {', '.join(PROVIDER_KINDS)}, got {kind!r}")
+        listen = check.get(entry, "listen", str, prefix)
+        host, _, port = listen.rpartition(":")
+        if host != "127.0.0.1" or not port.isdigit() or not 0 < int(port) < 65536:
+            raise check.fail(prefix + "listen", f"must be 127.0.0.1:<port>, where the running gateway sends "
+                                                f"this provider's requests; got {listen!r}")
+        providers.append(FixedProvider(check.get(entry, "name", str, prefix), kind, listen,
+                                       check.get(entry, "api_key", str, prefix)))
+    names = [p.name for p in providers]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            raise check.fail(f"url.providers[{index}].name", f"provider {name!r} is declared twice")
+    listens = [p.listen for p in providers]
+    for index, listen in enumerate(listens):
+        if listens.index(listen) != index:
+            raise check.fail(f"url.providers[{index}].listen", f"{listen} is already another provider's address")
+    return UrlSection(url.rstrip("/"), token, tuple(providers))
 
 
 def _config(check: _Checker, raw: Mapping[str, Any]) -> ConfigSection | None:

@@ -44,6 +44,7 @@ class RunningUrl:
     pid = None
     temp_dir: Path | None = None
     run_marker = None
+    log_visible = False  # log steps skip rather than pass on an empty log
 
     def __init__(self, spec: TargetSpec) -> None:
         assert spec.base_url is not None
