@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: conformance test clean
+.PHONY: conformance test clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -16,8 +16,18 @@ $(STAMP): pyproject.toml
 conformance: $(STAMP)
 	$(BIN)/faultline run $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
+# The report's browser test needs Debian's chromium; it skips, saying why, where it cannot be installed.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the conformance report's browser test"; \
+	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null 2>&1 \
+	    || echo "could not install chromium: the browser test will skip"; \
+	else echo "chromium is not installed and cannot be here (needs root and apt-get): the browser test will skip"; fi
+
 clean:
-	rm -rf $(VENV) reports/junit.xml reports/allure-results reports/history reports/verdict-*.json
+	rm -rf $(VENV) reports/junit.xml reports/allure-results reports/allure-report reports/history reports/verdict-*.json \
+	       reports/conformance.html reports/conformance-report.png

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from catalogue import PROFILES, catalogue
 from harness.coverage import scan_features
+from harness.report.recorder import REPORT_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -52,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     reports: Path = args.reports_dir.resolve()
     reports.mkdir(parents=True, exist_ok=True)
-    for old in reports.glob("verdict-*.json"):
-        old.unlink()
+    for old in [*reports.glob("verdict-*.json"), reports / REPORT_FILE]:
+        old.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps"), "--reports-dir", str(reports),
                f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}",
                "--clean-alluredir"]
@@ -61,8 +63,10 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     command += [f"--profile={p}" for p in args.profile]
     command += ["--slow"] if args.slow else []
     command += ["-n", str(args.workers)] if args.workers > 0 else []
-    code = subprocess.call(command + passthrough, cwd=PROJECT_ROOT)
+    code = _wait_through_ctrl_c(command + passthrough)
     if code not in (0, 1):
+        if (reports / REPORT_FILE).exists():  # cut short: what did run is still reported
+            print(f"faultline: run cut short; the report of what ran: {reports / REPORT_FILE}")
         return code  # interrupted, internal error, usage error, nothing collected: pytest said why
     verdicts = [json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json"))]
     if not verdicts:
@@ -73,10 +77,34 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         summary = verdict["summary"]
         print(f"faultline: {verdict['implementation']['name']} ({verdict['profile']}): {verdict['verdict']}; "
               f"MUST {summary['must_passed']}, SHOULD {summary['should_passed']}"
-              + (f"; failed MUST clauses: {', '.join(summary['must_failed'])}" if summary["must_failed"] else ""))
+              + (f"; failed MUST clauses: {', '.join(summary['must_failed'])}" if summary["must_failed"] else "")
+              + (f"; expected failures that passed: {', '.join(summary['unexpected_passes'])}"
+                 if summary.get("unexpected_passes") else ""))
         failed |= verdict["verdict"] == "fail"
-    print(f"faultline: reports in {reports}")
+    print(f"faultline: reports in {reports}; conformance report: {reports / REPORT_FILE}")
+    print(allure_hint(reports))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def allure_hint(reports: Path) -> str:
+    """One line on the Allure results: how to render them, or why this machine cannot."""
+    results = reports / "allure-results"
+    if shutil.which("npx") is None:
+        return (f"faultline: Allure results in {results}; Node.js (npx) is not installed, so they cannot be "
+                f"rendered to HTML here (the conformance report and JUnit XML do not need it)")
+    return (f"faultline: Allure results in {results}; render them with: "
+            f"npx --yes allure@3 generate {results} -o {reports / 'allure-report'}")
+
+
+def _wait_through_ctrl_c(command: list[str]) -> int:
+    """Ctrl-C reaches pytest too (one process group): let it stop its targets and remove its
+    containers rather than kill it, as subprocess.call would."""
+    with subprocess.Popen(command, cwd=PROJECT_ROOT) as proc:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
 
 
 def _clauses(args: argparse.Namespace) -> int:

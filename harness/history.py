@@ -57,6 +57,7 @@ class History:
         self._changed = threading.Condition(self._lock)
         self._file: IO[str] | None = None
         self.path = path
+        self.created = time.monotonic()   # the origin of the relative times evidence prints
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")

@@ -126,6 +126,41 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
     return ScheduleVerdict(delays, tuple(windows), tuple(violations))
 
 
+class Undecidable(Exception):
+    """The recorded delays cannot tell jitter from noise at this time scale and tolerance."""
+
+
+@dataclass(frozen=True)
+class JitterOffset:
+    """How much longer than its unjittered value one delay was, in real seconds."""
+
+    retry: int
+    offset: float
+    allowed: Window          # the offsets the schedule's jitter allows, real seconds, no tolerance
+    informative: bool        # the allowed range is wider than four tolerances, so it can show jitter
+
+
+def jitter_offsets(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *, time_scale: float,
+                   tolerance: float) -> list[JitterOffset]:
+    offsets = []
+    for attempt_times in calls:
+        times = sorted(attempt_times)
+        for retry, (a, b) in enumerate(zip(times, times[1:]), start=1):
+            base = schedule.base(retry) * time_scale
+            window = schedule.window(retry).scaled(time_scale)
+            offsets.append(JitterOffset(retry, (b - a) - base, Window(window.low - base, window.high - base),
+                                        window.high - window.low > 4 * tolerance))
+    return offsets
+
+
+def offset_spread(offsets: Sequence[float]) -> float:
+    """The spread of `offsets` once the one farthest from their median is left out (one
+    scheduling spike must not pass for jitter)."""
+    middle = sorted(offsets)[len(offsets) // 2]
+    kept = sorted(offsets, key=lambda o: abs(o - middle))[:-1]
+    return max(kept) - min(kept)
+
+
 def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *, time_scale: float,
                  tolerance: float, min_informative: int = 4) -> Violation | None:
     """A NO_JITTER violation when the delays that could show jitter all sit at one fixed offset
@@ -136,19 +171,15 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *,
     plus the same processing overhead, so their offsets agree within two tolerances, give or
     take one scheduling spike (the most extreme offset is ignored). Real jitter spreads them over
     windows at least twice that wide, so with `min_informative` or more of them (pass several
-    calls) agreeing by chance is vanishingly rare. With fewer it abstains.
+    calls) agreeing by chance is vanishingly rare. With fewer it raises Undecidable: a check that
+    cannot decide must not pass.
     """
-    offsets = []
-    for attempt_times in calls:
-        times = sorted(attempt_times)
-        for retry, (a, b) in enumerate(zip(times, times[1:]), start=1):
-            window = schedule.window(retry).scaled(time_scale)
-            if window.high - window.low > 4 * tolerance:
-                offsets.append((b - a) - schedule.base(retry) * time_scale)
+    offsets = [o.offset for o in jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance)
+               if o.informative]
     if len(offsets) < min_informative:
-        return None
-    middle = sorted(offsets)[len(offsets) // 2]
-    kept = sorted(offsets, key=lambda o: abs(o - middle))[:-1]
-    if max(kept) - min(kept) <= 2 * tolerance:
+        raise Undecidable(f"only {len(offsets)} delay(s) have a jitter range wider than four tolerances "
+                          f"({4 * tolerance * 1000:.0f} ms) at time scale {time_scale:g}; {min_informative} "
+                          f"are needed (a larger time scale, or more calls)")
+    if offset_spread(offsets) <= 2 * tolerance:
         return Violation(Problem.NO_JITTER, 2, float(len(offsets)))
     return None

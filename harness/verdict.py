@@ -1,11 +1,13 @@
 """Clause results per target, aggregated from test reports and written as one JSON file per target.
 
-Works under pytest-xdist: each report carries its clauses, target and profile as user
-properties, which xdist serialises to the controller where this aggregation runs.
+Works under pytest-xdist: each report carries its clauses, target, profile and the timing
+tolerance it used as user properties, and its report payload (timed checks, evidence) as the
+`faultline` attribute; xdist serialises both to the controller, where this aggregation runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from harness.targets.spec import TargetSpec
 SUITE_VERSION = "0.1.0"
 # Worst first: the clause's result is the worst of its scenarios'.
 RANK = ["failed", "xpassed", "passed", "xfailed", "skipped"]
+BREAKS_RUN = ("failed", "xpassed")
 
 
 @dataclass
@@ -30,11 +33,46 @@ class ClauseResults:
         return min(self.scenarios.values(), key=RANK.index)
 
 
+@dataclass(frozen=True)
+class ScenarioRecord:
+    """One scenario as the report shows it, merged from its setup, call and teardown reports."""
+
+    nodeid: str
+    target: str
+    clauses: tuple[str, ...]
+    outcome: str
+    duration: float = 0.0
+    failure: str = ""                                   # the failing phase's report
+    reason: str = ""                                    # its one-line gist (the assertion message)
+    evidence: dict[str, str] = field(default_factory=dict)
+    checks: tuple[dict[str, Any], ...] = ()             # TimedCheck.to_data() of each timed check
+    arrivals: dict[str, Any] | None = None              # requests the fakes received, as a TimedCheck
+
+    def merged(self, outcome: str, duration: float, failure: str, reason: str,
+               payload: dict[str, Any]) -> ScenarioRecord:
+        return dataclasses.replace(
+            self, outcome=min(self.outcome, outcome, key=RANK.index), duration=self.duration + duration,
+            failure=self.failure or failure, reason=self.reason or reason, evidence={**self.evidence, **payload.get("evidence", {})},
+            checks=self.checks + tuple(payload.get("checks", ())),
+            arrivals=self.arrivals or payload.get("arrivals"))
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """How the run ended, so a report of a run cut short says so and what it left out."""
+
+    selected: int | None = None          # scenarios selected to run, when the controller knows
+    cut_short: str | None = None         # why the run stopped early (Ctrl-C, -x), or None
+
+
 @dataclass
 class VerdictCollector:
     catalogue: Catalogue
     targets: dict[str, TargetSpec]
     results: dict[str, dict[str, ClauseResults]] = field(default_factory=lambda: defaultdict(dict))
+    scenarios: dict[str, ScenarioRecord] = field(default_factory=dict)
+    tolerances: dict[str, set[float]] = field(default_factory=lambda: defaultdict(set))
+    status: RunStatus = field(default_factory=RunStatus)
 
     def add(self, target: str, clauses: list[str], nodeid: str, outcome: str) -> None:
         per_target = self.results[target]
@@ -44,6 +82,22 @@ class VerdictCollector:
             if previous is None or RANK.index(outcome) < RANK.index(previous):
                 entry.scenarios[nodeid] = outcome
 
+    def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None, *,
+                   duration: float = 0.0, failure: str = "", reason: str = "",
+                   payload: dict[str, Any] | None = None,
+                   tolerance: float | None = None) -> None:
+        """Everything one phase report says about a scenario; `outcome` None for a phase that
+        decides nothing (a passing setup or teardown)."""
+        if tolerance is not None:
+            self.tolerances[target].add(tolerance)
+        record = self.scenarios.get(nodeid)
+        if record is None and outcome is None:
+            return  # a passing setup: the scenario has not shown anything yet
+        record = record or ScenarioRecord(nodeid, target, tuple(clauses), outcome or "passed")
+        self.scenarios[nodeid] = record.merged(outcome or record.outcome, duration, failure, reason, payload or {})
+        if outcome is not None:
+            self.add(target, clauses, nodeid, outcome)
+
     def verdict(self, spec: TargetSpec) -> dict[str, Any]:
         per_target = self.results.get(spec.name, {})
         clauses = {}
@@ -52,7 +106,9 @@ class VerdictCollector:
             clauses[clause.id] = {"level": clause.level, "result": entry.result(),
                                   "scenarios": sorted(entry.scenarios)}
         must_failed = [cid for cid, c in clauses.items()
-                       if c["level"] == "MUST" and c["result"] in ("failed", "xpassed")]
+                       if c["level"] == "MUST" and c["result"] in BREAKS_RUN]
+        # A strict expected failure that passed is wrong at any level: the target file lied.
+        unexpected = sorted(cid for cid, c in clauses.items() if c["result"] == "xpassed")
         ran = [c for c in clauses.values() if c["result"] not in ("not covered", "skipped")]
 
         def rate(level: str) -> str:
@@ -60,15 +116,20 @@ class VerdictCollector:
             passed = sum(1 for c in rows if c["result"] in ("passed", "xfailed"))
             return f"{passed}/{len(rows)}"
 
+        tolerances = sorted(self.tolerances.get(spec.name, ()))
+        scenarios = [s for s in self.scenarios.values() if s.target == spec.name]
         return {
             "implementation": {"name": spec.name, "version": spec.version, "target_file": str(spec.path)},
             "profile": spec.profile, "kind": spec.kind, "time_scale": spec.time_scale,
+            "coarse_time_scale": spec.coarse_time_scale,
             "claimed_features": sorted(spec.features), "expected_failures": sorted(spec.expected_failures),
             "suite_version": SUITE_VERSION,
+            "timing_tolerance_seconds": max(tolerances) if tolerances else None,
+            "run": {"scenarios_reported": len(scenarios), "cut_short": self.status.cut_short},
             "summary": {"must_passed": rate("MUST"), "should_passed": rate("SHOULD"),
-                        "must_failed": must_failed,
+                        "must_failed": must_failed, "unexpected_passes": unexpected,
                         "not_covered": sorted(cid for cid, c in clauses.items() if c["result"] == "not covered")},
-            "verdict": "fail" if must_failed else ("pass" if ran else "not run"),
+            "verdict": "fail" if must_failed or unexpected else ("pass" if ran else "not run"),
             "clauses": clauses,
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from harness.errors import WaitTimeout
@@ -24,10 +25,26 @@ def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str,
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
-def wait_out_cooldown(request_times: Sequence[float], cooldown: float, upstream: str) -> None:
-    """Wait until `cooldown` real seconds have passed since the last request `upstream` saw (the
-    failure that opened its breaker)."""
+@dataclass(frozen=True)
+class Cooldown:
+    """A breaker cooldown the harness waited out, in real seconds: from the request that opened
+    the breaker until `seconds` (the scaled spec cooldown) plus `tolerance` had passed."""
+
+    opened_at: float
+    seconds: float
+    tolerance: float
+
+    @property
+    def ends_at(self) -> float:
+        return self.opened_at + self.seconds
+
+
+def wait_out_cooldown(request_times: Sequence[float], seconds: float, tolerance: float, upstream: str) -> Cooldown:
+    """Wait until `seconds` plus `tolerance` have passed since the last request `upstream` saw
+    (the failure that opened its breaker)."""
     assert request_times, f"{upstream} never received a request, so its breaker cannot have opened"
-    ready_at = request_times[-1] + cooldown
-    wait_until(lambda: time.monotonic() >= ready_at, timeout=cooldown + 1.0,
+    cooldown = Cooldown(request_times[-1], seconds, tolerance)
+    ready_at = cooldown.ends_at + tolerance
+    wait_until(lambda: time.monotonic() >= ready_at, timeout=seconds + tolerance + 1.0,
                what=f"the breaker cooldown of {upstream}")
+    return cooldown

@@ -29,8 +29,8 @@ Feature: A circuit breaker per provider
     When a client sends 5 chat completion requests one after another
     And the breaker cooldown of provider "primary" has elapsed
     And a client sends a chat completion request
-    Then the response status is 200
-    And provider "primary" received 31 requests
+    Then provider "primary" received 31 requests
+    And the response status is 200
 
   @GW-BREAKER-005
   Scenario: A failed trial reopens the breaker for another cooldown
@@ -39,8 +39,8 @@ Feature: A circuit breaker per provider
     And the breaker cooldown of provider "primary" has elapsed
     And a client sends a chat completion request
     And a client sends a chat completion request
-    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
-    And provider "primary" received 36 requests
+    Then provider "primary" received 36 requests
+    And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @GW-BREAKER-006
   Scenario: While the half-open trial runs, other calls are rejected
@@ -49,8 +49,8 @@ Feature: A circuit breaker per provider
     And the breaker cooldown of provider "primary" has elapsed
     And a client starts a chat completion request that stays in flight at provider "primary"
     And a client sends a chat completion request
-    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
-    And provider "primary" received 31 requests
+    Then provider "primary" received 31 requests
+    And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @GW-BREAKER-008
   Scenario: A success resets the count of failed operations

@@ -25,8 +25,8 @@ Feature: A circuit breaker on the hub
     When a client downloads model "acme/tiny-chat" 5 times one after another
     And the hub breaker cooldown has elapsed
     And a client downloads model "acme/tiny-chat"
-    Then the response status is 200
-    And the hub received 31 metadata requests
+    Then the hub received 31 metadata requests
+    And the response status is 200
 
   @HIVE-BREAKER-005
   Scenario: A failed trial reopens the breaker
@@ -35,8 +35,8 @@ Feature: A circuit breaker on the hub
     And the hub breaker cooldown has elapsed
     And a client downloads model "acme/tiny-chat"
     And a client downloads model "acme/tiny-chat"
-    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
-    And the hub received 36 metadata requests
+    Then the hub received 36 metadata requests
+    And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @HIVE-BREAKER-006
   Scenario: While the trial is in flight other downloads are rejected
@@ -46,8 +46,8 @@ Feature: A circuit breaker on the hub
     And the hub breaker cooldown has elapsed
     And a client starts a download that stays in flight at the hub
     And a client downloads model "acme/other-chat"
-    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
-    And the hub received 31 metadata requests
+    Then the hub received 31 metadata requests
+    And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @HIVE-BREAKER-008
   Scenario: A successful download resets the count

@@ -56,6 +56,11 @@ class SyncFake(Generic[F]):
                    describe=lambda: f"{len(self.fake.requests)} request(s)")
         return self.fake.requests
 
+    def request_log(self, origin: float) -> str:
+        """What this fake received, one line per request, seconds since `origin`."""
+        return "\n".join(f"+{r.t - origin:9.3f}s  {r.method} {r.path} stream={r.stream} attempt={r.attempt} "
+                         f"reply={r.reply}" for r in self.requests) or "(no request)"
+
     def stop(self) -> None:
         self._loop.call(self.fake.stop)
 

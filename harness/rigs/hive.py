@@ -59,6 +59,11 @@ class HiveRig:
                 "limits": {"slots_per_worker": self.limits.slots_per_worker, "max_queue": self.limits.max_queue},
                 **self.gpu.values(self.time_scale)}
 
+    def request_log(self) -> str:
+        if self._hub is None:
+            return "(the hub was never started)"
+        return f"hub at {self._hub.url}:\n" + self._hub.request_log(self.history.created)
+
     def close(self) -> None:
         if self._hub is not None:
             self._hub.stop()

@@ -1,0 +1,89 @@
+"""The controller side of reporting: every scenario report feeds the collector; at the end of
+the session (also one cut short) the verdicts and the conformance report are written.
+
+Under pytest-xdist this runs on the controller only, from reports the workers serialised.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.report.html import write_report
+from harness.verdict import VerdictCollector
+
+REPORT_FILE = "conformance.html"
+PAYLOAD_ATTRIBUTE = "faultline"   # set on test reports by harness.report.plugin
+
+
+class VerdictRecorder:
+    def __init__(self, collector: VerdictCollector) -> None:
+        self.collector = collector
+        self.interrupted: str | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        selected = sum(1 for item in session.items if "clauses" in dict(item.user_properties))
+        self.collector.status = replace(self.collector.status, selected=selected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        # The controller never collects: scenarios are the items parametrised with a target name.
+        names = "|".join(re.escape(n) for n in self.collector.targets)
+        pattern = re.compile(rf"[\[-](?:{names})[\]-]") if names else None
+        selected = sum(1 for i in ids if pattern and pattern.search(i))
+        self.collector.status = replace(self.collector.status, selected=selected)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "clauses" not in props:
+            return
+        tolerance = props.get("timing_tolerance")
+        self.collector.add_report(
+            str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome_of(report),
+            duration=report.duration, failure=report.longreprtext if report.failed else "",
+            reason=crash_message(report) if report.failed else "",
+            payload=getattr(report, PAYLOAD_ATTRIBUTE, None),
+            tolerance=float(tolerance) if tolerance is not None else None)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.interrupted = str(excinfo.value).strip() or "interrupted (Ctrl-C)"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput") or not self.collector.scenarios:
+            return
+        reason = self.interrupted or session.shouldfail or session.shouldstop
+        self.collector.status = replace(self.collector.status, cut_short=str(reason) if reason else None)
+        directory = Path(session.config.getoption("reports_dir"))
+        self.collector.write(directory)
+        write_report(self.collector, directory / REPORT_FILE, time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+
+
+def crash_message(report: pytest.TestReport) -> str:
+    """The failure's gist: the exception message pytest shows in its short summary."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    lines = report.longreprtext.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def outcome_of(report: pytest.TestReport) -> str | None:
+    """The scenario outcome one phase report decides, or None (a passing setup or teardown)."""
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+            return "xpassed"
+        if xfail:
+            return "xfailed" if report.skipped else "xpassed"
+        return report.outcome
+    if report.failed:
+        return "failed"
+    if report.when == "setup" and report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return None
