@@ -1,4 +1,5 @@
-"""The pytest plugin: options, strict clause tags, target selection, per-scenario history, verdicts."""
+"""The pytest plugin: options, strict clause tags, target selection, per-scenario history, verdicts
+(collected by harness.report.recorder)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from harness.calibration import Calibration, calibrate
 from harness.errors import TargetFileError
 from harness.history import History
 from harness.portal import BackgroundLoop
+from harness.report.evidence import HISTORY_KEY, Evidence, history_text
+from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
-from harness.traceability import (FEATURE_TAG_PREFIX, async_step_definitions, registered_markers, scenario_info,
+from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, async_step_definitions, registered_markers, scenario_info,
                                   tag_problems)
 from harness.verdict import VerdictCollector
 
@@ -34,11 +37,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only this profile's scenarios; repeatable")
     group.addoption("--slow", action="store_true", default=False,
                     help="also run @slow scenarios, at time scale 1")
+    group.addoption("--time-factor", type=float, default=1.0,
+                    help="multiply every target's time scales by this (bench/suite fits waits with it); "
+                         "@slow scenarios stay at 1")
     group.addoption("--reports-dir", default=str(PROJECT_ROOT / "reports"),
                     help="where histories and verdicts are written (default: reports/)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("time_factor") > 0:
+        raise pytest.UsageError(f"--time-factor must be above 0, got {config.getoption('time_factor')}")
     try:
         known = catalogue()
     except CatalogueFileError as exc:
@@ -157,38 +165,6 @@ def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalo
             strict=True, reason=f"target {spec.name} lists {', '.join(expected)} as expected failures"))
 
 
-class VerdictRecorder:
-    """Feeds every scenario report into the collector; writes verdicts on the controller only."""
-
-    def __init__(self, collector: VerdictCollector) -> None:
-        self.collector = collector
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        outcome = _outcome(report) if "clauses" in props else None
-        if outcome is not None:
-            self.collector.add(str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not hasattr(session.config, "workerinput") and self.collector.results:
-            self.collector.write(Path(session.config.getoption("reports_dir")))
-
-
-def _outcome(report: pytest.TestReport) -> str | None:
-    xfail = hasattr(report, "wasxfail")
-    if report.when == "call":
-        if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
-            return "xpassed"
-        if xfail:
-            return "xfailed" if report.skipped else "xpassed"
-        return report.outcome
-    if report.failed:
-        return "failed"
-    if report.when == "setup" and report.skipped:
-        return "xfailed" if xfail else "skipped"
-    return None
-
-
 @pytest.fixture(scope="session")
 def background_loop() -> Iterator[BackgroundLoop]:
     with BackgroundLoop() as loop:
@@ -196,17 +172,25 @@ def background_loop() -> Iterator[BackgroundLoop]:
 
 
 @pytest.fixture
-def history(request: pytest.FixtureRequest) -> Iterator[History]:
+def history(request: pytest.FixtureRequest, evidence: Evidence) -> Iterator[History]:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
     recorded = History(Path(request.config.getoption("reports_dir")) / "history" / f"{safe}.jsonl")
+    request.node.stash[HISTORY_KEY] = recorded
+    evidence.register("scenario history", lambda: history_text(recorded))
     yield recorded
     recorded.close()
 
 
 @pytest.fixture
 def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float:
-    """Spec seconds to real seconds for this scenario: 1 for @slow scenarios."""
-    return 1.0 if request.node.get_closest_marker("slow") else target_spec.time_scale
+    """Spec seconds to real seconds for this scenario: 1 for @slow scenarios, the target's coarse
+    scale for scenarios whose timed checks resolve nothing finer than a timeout or cooldown."""
+    if request.node.get_closest_marker("slow"):
+        return 1.0
+    factor = request.config.getoption("time_factor")
+    if request.node.get_closest_marker(COARSE_TIMING):
+        return min(1.0, target_spec.coarse_time_scale * factor)
+    return min(1.0, target_spec.time_scale * factor)
 
 
 @pytest.fixture
@@ -221,5 +205,6 @@ def calibration() -> Calibration:
 
 
 @pytest.fixture
-def timing_tolerance(calibration: Calibration) -> float:
+def timing_tolerance(request: pytest.FixtureRequest, calibration: Calibration) -> float:
+    request.node.user_properties.append(("timing_tolerance", f"{calibration.tolerance:.6f}"))
     return calibration.tolerance

@@ -17,6 +17,9 @@ from harness.envelope import envelope_problems, error_code
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import History
+from harness.report.recording import jitter_check, record_check, window_note
+from harness.schedule import BackoffSchedule, Undecidable, check_jitter, jitter_offsets
+from harness.report.evidence import Evidence
 from harness.streaming import InFlight, StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.wait import wait_until
@@ -41,8 +44,9 @@ def before_stop_checks() -> list[Callable[[RunningTarget], None]]:
 
 @pytest.fixture
 def sut(target_spec: TargetSpec, sut_context: TargetContext,
-        before_stop_checks: list[Callable[[RunningTarget], None]]) -> Iterator[RunningTarget]:
+        before_stop_checks: list[Callable[[RunningTarget], None]], evidence: Evidence) -> Iterator[RunningTarget]:
     running = make_target(target_spec).start(sut_context)
+    evidence.register(f"{running.name} log (last 200 lines)", lambda: running.log_tail(200))
     try:
         yield running
         for check in before_stop_checks:  # before the harness's own stop, which would hide a leak
@@ -90,13 +94,20 @@ def then_every_response(exchanges: list[Exchange], code: str) -> None:
 
 @then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'))
 def then_log_line(sut: RunningTarget, first: str, second: str) -> None:
+    _require_visible_log(sut)
     wait_until(lambda: any(first in line and second in line for line in sut.log_text().splitlines()),
                timeout=2.0, what=f"a log line with {first!r} and {second!r}", describe=lambda: sut.log_tail(10))
 
 
 @then(parsers.re(r'the (?:hive|gateway) log does not contain "(?P<text>[^"]+)"$'))
 def then_log_lacks(sut: RunningTarget, text: str) -> None:
+    _require_visible_log(sut)
     assert text not in sut.log_text()
+
+
+def _require_visible_log(sut: RunningTarget) -> None:
+    if not getattr(sut, "log_visible", True):  # an empty log would prove nothing
+        pytest.skip(f"{sut.name} is not a process or container the harness started, so its log is not visible")
 
 
 @then(parsers.parse("the response carries a Retry-After of about {seconds:d} seconds"))
@@ -208,3 +219,16 @@ def when_signal(sut: RunningTarget, name: str) -> None:
     if not hasattr(sut, "send_signal"):
         pytest.skip(f"{sut.name} is not a process the harness started, so it cannot be signalled")
     sut.send_signal(signal.Signals[name])
+
+
+def assert_jittered(history: History, title: str, times: list[float], attempts_per_call: int,
+                    schedule: BackoffSchedule, time_scale: float, tolerance: float) -> None:
+    """Fails a flat schedule; skips, saying why, when this time scale cannot show jitter at all."""
+    calls = [times[i:i + attempts_per_call] for i in range(0, len(times), attempts_per_call)]
+    try:
+        violation = check_jitter(calls, schedule, time_scale=time_scale, tolerance=tolerance)
+    except Undecidable as exc:
+        pytest.skip(f"jitter cannot be checked: {exc}")
+    record_check(history, jitter_check(title, jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance),
+                                       violation, tolerance=tolerance, note=window_note(time_scale, tolerance)))
+    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"

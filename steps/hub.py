@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import suppress
+
 from pytest_bdd import given, parsers, then
 
 from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
+from harness.errors import WaitTimeout
 from harness.history import History
-from harness.probes import open_connections
+from harness.report.recording import (connections_closed_check, record_breaker_check, record_check,
+                                      schedule_check, window_note)
 from harness.rigs.hive import HiveRig
-from harness.schedule import HIVE_BACKOFF, check_jitter, check_schedule
+from steps.common import assert_jittered
+from harness.schedule import HIVE_BACKOFF, check_schedule
 from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
 
 FOREVER = 3600.0
@@ -49,30 +55,41 @@ def given_hub_cuts_files(hive_rig: HiveRig, count: int) -> None:
 
 
 @then(parsers.re(r"the hub received (?P<count>\d+) metadata requests?$"), converters={"count": int})
-def then_hub_received(hive_rig: HiveRig, count: int) -> None:
+def then_hub_received(hive_rig: HiveRig, count: int, history: History) -> None:
     seen = _metadata_requests(hive_rig)
-    assert len(seen) == count, f"the hub received {len(seen)} metadata request(s), expected {count}"
+    breaker = record_breaker_check(history, hive_rig.hub.source, seen, count,
+                                   "hub breaker: metadata requests against the cooldown waited out")
+    assert len(seen) == count and (breaker is None or breaker.passed), \
+        f"the hub received {len(seen)} metadata request(s), expected {count}" + \
+        (f"; breaker: {breaker.detail}" if breaker else "")
 
 
 @then("the gaps between the requests to the hub follow the hive backoff schedule")
-def then_hub_schedule(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
-    verdict = check_schedule(_metadata_requests(hive_rig), HIVE_BACKOFF, time_scale=time_scale,
-                             tolerance=timing_tolerance)
+def then_hub_schedule(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
+    times = _metadata_requests(hive_rig)
+    verdict = check_schedule(times, HIVE_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    record_check(history, schedule_check("hive backoff schedule at the hub", times, verdict,
+                                         allowed_attempts=HIVE_BACKOFF.max_attempts,
+                                         note=window_note(time_scale, timing_tolerance)))
     assert verdict.ok, f"hub retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
 
 
 @then("the gaps between the requests to the hub are jittered")
-def then_hub_jittered(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
-    times = _metadata_requests(hive_rig)
-    calls = [times[i:i + HIVE_MAX_ATTEMPTS] for i in range(0, len(times), HIVE_MAX_ATTEMPTS)]
-    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
-    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
+def then_hub_jittered(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
+    assert_jittered(history, "jitter of the retries to the hub", _metadata_requests(hive_rig), HIVE_MAX_ATTEMPTS,
+                    HIVE_BACKOFF, time_scale, timing_tolerance)
 
 
 @then("the hive holds no connection to the hub")
 def then_no_hub_connection(hive_rig: HiveRig, history: History, time_scale: float, timing_tolerance: float) -> None:
-    hive_rig.hub.wait_for_open_connections(0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
-    assert open_connections(history, hive_rig.hub.source) == 0
+    timeout, started = TIMEOUTS.cleanup * time_scale + timing_tolerance, time.monotonic()
+    with suppress(WaitTimeout):  # judged below from the recorded closes, which the picture shows
+        hive_rig.hub.wait_for_open_connections(0, timeout=timeout)
+    check = connections_closed_check(history, hive_rig.hub.source, started, started + timeout,
+                                     title="connections to the hub closed within the cleanup timeout",
+                                     note=window_note(time_scale, timing_tolerance))
+    record_check(history, check)
+    assert check.passed, check.detail
 
 
 @then(parsers.parse('every request the hub received carried the correlation id "{cid}"'))

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
+from contextlib import suppress
 
+import pytest
 from pytest_bdd import given, parsers, then
 
 from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
 from harness.fakes.script import split_text
+from harness.errors import WaitTimeout
 from harness.history import EventKind, History
-from harness.probes import open_connections
+from harness.report.recording import (connections_closed_check, record_breaker_check, record_check,
+                                      schedule_check, window_note)
 from harness.rigs.gateway import GatewayRig
-from harness.schedule import GATEWAY_BACKOFF, Window, check_jitter, check_schedule
+from steps.common import assert_jittered
+from harness.schedule import GATEWAY_BACKOFF, Window, check_schedule
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 
 FOREVER = 3600.0  # a stall: the fake holds the connection until the client or the scenario ends
@@ -24,6 +30,9 @@ def _headers(*pairs: str) -> dict[str, str]:
 
 @given(parsers.parse('provider "{name}" speaks the {kind} wire format'))
 def given_provider(gateway_rig: GatewayRig, name: str, kind: str) -> None:
+    unmet = gateway_rig.unmet_by_fixed_configuration(name, kind)
+    if unmet:
+        pytest.skip(unmet)
     gateway_rig.add_provider(name, kind)  # type: ignore[arg-type]
 
 
@@ -108,34 +117,46 @@ def given_refuses_streaming(gateway_rig: GatewayRig, name: str, message: str, te
 
 
 @then(parsers.re(r'provider "(?P<name>[^"]+)" received (?P<count>\d+) requests?$'), converters={"count": int})
-def then_provider_received(gateway_rig: GatewayRig, name: str, count: int) -> None:
-    requests = gateway_rig.provider(name).fake.requests
-    assert len(requests) == count, (f"provider {name} received {len(requests)} request(s), expected {count}: "
-                                    f"{[r.reply for r in requests]}")
+def then_provider_received(gateway_rig: GatewayRig, name: str, count: int, history: History) -> None:
+    fake = gateway_rig.provider(name).fake
+    requests = fake.requests
+    breaker = record_breaker_check(history, fake.source, [r.t for r in requests], count,
+                                   f'breaker of provider "{name}": its requests against the cooldown waited out')
+    assert len(requests) == count and (breaker is None or breaker.passed), \
+        (f"provider {name} received {len(requests)} request(s), expected {count}"
+         + (f"; breaker: {breaker.detail}" if breaker else "") + f": {[r.reply for r in requests]}")
 
 
 @then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'))
-def then_backoff_schedule(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
+def then_backoff_schedule(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
+                          history: History) -> None:
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
     verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    record_check(history, schedule_check(f'gateway backoff schedule at provider "{name}"', times, verdict,
+                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts,
+                                         note=window_note(time_scale, timing_tolerance)))
     assert verdict.ok, f"retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
 
 
 @then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'))
-def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
-    times = [r.t for r in gateway_rig.provider(name).fake.requests]
-    calls = [times[i:i + GATEWAY_MAX_ATTEMPTS] for i in range(0, len(times), GATEWAY_MAX_ATTEMPTS)]
-    violation = check_jitter(calls, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
-    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
+def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
+                  history: History) -> None:
+    assert_jittered(history, f'jitter of the retries to provider "{name}"',
+                    [r.t for r in gateway_rig.provider(name).fake.requests], GATEWAY_MAX_ATTEMPTS, GATEWAY_BACKOFF,
+                    time_scale, timing_tolerance)
 
 
 @then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'))
 def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: float, time_scale: float,
-                   timing_tolerance: float) -> None:
+                   timing_tolerance: float, history: History) -> None:
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
     assert len(times) >= number, f"provider {name} received only {len(times)} request(s)"
     verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, time_scale=time_scale,
                              tolerance=timing_tolerance, overrides={1: Window(seconds, seconds)})
+    record_check(history, schedule_check(f'gap of {seconds:g} spec seconds before request {number} to provider "{name}"',
+                                         times[number - 2:number], verdict, first_attempt=number - 1,
+                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts,
+                                         note=window_note(time_scale, timing_tolerance)))
     assert verdict.ok, f"expected a gap of {seconds:g} spec seconds: {verdict}"
 
 
@@ -148,9 +169,15 @@ def then_all_buffered(gateway_rig: GatewayRig, name: str) -> None:
 @then(parsers.parse('the connection from the gateway to provider "{name}" is closed within the cleanup timeout'))
 def then_upstream_closed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
                          history: History) -> None:
-    fake = gateway_rig.provider(name).fake
-    fake.wait_for_open_connections(0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
-    assert open_connections(history, fake.source) == 0
+    fake, timeout = gateway_rig.provider(name).fake, TIMEOUTS.cleanup * time_scale + timing_tolerance
+    started = time.monotonic()
+    with suppress(WaitTimeout):  # judged below from the recorded closes, which the picture shows
+        fake.wait_for_open_connections(0, timeout=timeout)
+    check = connections_closed_check(history, fake.source, started, started + timeout,
+                                     title=f'connection to provider "{name}" closed within the cleanup timeout',
+                                     note=window_note(time_scale, timing_tolerance))
+    record_check(history, check)
+    assert check.passed, check.detail
 
 
 

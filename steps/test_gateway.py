@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +18,12 @@ from harness.exchange import Exchange, send
 from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
+from harness.report.evidence import Evidence
+from harness.report.recording import process_exit_check, record_check, record_cooldown, window_check, window_note
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import BREAKER, TIMEOUTS
 from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
-from harness.targets import RunningTarget
+from harness.targets import RunningTarget, TargetSpec
 from harness.wait import wait_out_cooldown
 
 scenarios("gateway")
@@ -28,8 +32,11 @@ CHAT_PATH = "/v1/chat/completions"
 
 
 @pytest.fixture
-def gateway_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork) -> Iterator[GatewayRig]:
-    rig = GatewayRig(background_loop, history, network)
+def gateway_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork,
+                evidence: Evidence, target_spec: TargetSpec) -> Iterator[GatewayRig]:
+    fixed = target_spec.url.providers if target_spec.url is not None else None
+    rig = GatewayRig(background_loop, history, network, fixed=fixed)
+    evidence.register("requests the fake providers received", rig.request_log)
     try:
         yield rig
     finally:
@@ -39,7 +46,16 @@ def gateway_rig(background_loop: BackgroundLoop, history: History, network: Scen
 @pytest.fixture
 def sut_values(gateway_rig: GatewayRig) -> dict[str, Any]:
     """Read when the gateway starts, i.e. after every Given has shaped the rig."""
+    unmet = gateway_rig.unmet_by_fixed_configuration()
+    if unmet:
+        pytest.skip(unmet)
     return gateway_rig.values()
+
+
+@pytest.fixture
+def api_token(target_spec: TargetSpec) -> str:
+    """The token a running (url) gateway was configured with, else a fresh one per scenario."""
+    return target_spec.url.token if target_spec.url and target_spec.url.token else "fl-" + secrets.token_urlsafe(18)
 
 
 def _url(sut: RunningTarget) -> str:
@@ -96,9 +112,11 @@ def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: Gatewa
 
 
 @when(parsers.parse('the breaker cooldown of provider "{name}" has elapsed'))
-def when_cooldown_elapsed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float) -> None:
-    wait_out_cooldown([r.t for r in gateway_rig.provider(name).fake.requests],
-                      BREAKER.cooldown * time_scale + timing_tolerance, f"provider {name}")
+def when_cooldown_elapsed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
+                          history: History) -> None:
+    fake = gateway_rig.provider(name).fake
+    record_cooldown(history, fake.source, wait_out_cooldown([r.t for r in fake.requests], BREAKER.cooldown * time_scale,
+                                                            timing_tolerance, f"provider {name}"))
 
 
 @when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")
@@ -183,8 +201,11 @@ def then_completion_text(exchange: Exchange, text: str) -> None:
 
 
 @then("the response came after the upstream timeout and before the request timeout")
-def then_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+def then_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float, history: History) -> None:
     low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
+    record_check(history, window_check("response time: after the upstream timeout, before the request timeout",
+                                       "response", exchange.elapsed, low, high,
+                                       note=window_note(time_scale, timing_tolerance)))
     assert low <= exchange.elapsed < high, \
         f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
 
@@ -247,6 +268,10 @@ def then_metric_sum(sut: RunningTarget, name: str, expected: float) -> None:
 
 
 @then("the gateway exits within the cleanup timeout")
-def then_exits_in_time(sut: RunningTarget, time_scale: float, timing_tolerance: float) -> None:
-    code = sut.wait_exit(TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0)  # type: ignore[attr-defined]
+def then_exits_in_time(sut: RunningTarget, time_scale: float, timing_tolerance: float, history: History) -> None:
+    started, timeout = time.monotonic(), TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0  # + process exit
+    code = sut.wait_exit(timeout)  # type: ignore[attr-defined]
+    record_check(history, process_exit_check(history, f"target:{sut.name}", started, started + timeout,
+                                             title="gateway exit within the cleanup timeout (+1 s for the process to end)",
+                                             note=window_note(time_scale, timing_tolerance)))
     assert code is not None, f"{sut.name} still running after the cleanup timeout:\n{sut.log_tail()}"

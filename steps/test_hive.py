@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ from harness.errors import TargetStartError
 from harness.exchange import Exchange, send
 from harness.history import History
 from harness.portal import BackgroundLoop
+from harness.report.evidence import Evidence
+from harness.report.recording import process_exit_check, record_check, record_cooldown, window_check, window_note
 from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import BREAKER, TIMEOUTS
@@ -30,8 +33,11 @@ scenarios("hive")
 
 @pytest.fixture
 def hive_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork,
-             time_scale: float) -> Iterator[HiveRig]:
+             time_scale: float, evidence: Evidence) -> Iterator[HiveRig]:
     rig = HiveRig(background_loop, history, network, time_scale=time_scale)
+    evidence.register("requests the fake hub received", rig.request_log)
+    evidence.register("GPU plan", rig.gpu.plan_text)
+    evidence.register("fake worker journal", rig.gpu.journal_text)
     try:
         yield rig
     finally:
@@ -96,9 +102,10 @@ def when_download_numbered(sut: RunningTarget, api_token: str, stem: str, count:
 
 
 @when("the hub breaker cooldown has elapsed")
-def when_hub_cooldown(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
-    wait_out_cooldown([r.t for r in hive_rig.hub.requests], BREAKER.cooldown * time_scale + timing_tolerance,
-                      "the hub")
+def when_hub_cooldown(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
+    record_cooldown(history, hive_rig.hub.source, wait_out_cooldown([r.t for r in hive_rig.hub.requests],
+                                                                    BREAKER.cooldown * time_scale, timing_tolerance,
+                                                                    "the hub"))
 
 
 @when("a client starts a download that stays in flight at the hub")
@@ -249,8 +256,11 @@ def then_stop_code(exchange: Exchange, code: int) -> None:
 
 
 @then("the stop took less than the cleanup timeout")
-def then_stop_quick(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+def then_stop_quick(exchange: Exchange, time_scale: float, timing_tolerance: float, history: History) -> None:
     limit = TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.3  # + one HTTP exchange and process exit
+    record_check(history, window_check("stop within the cleanup timeout (+0.3 s for the exchange and the exit)",
+                                       "stop response", exchange.elapsed, 0.0, limit,
+                                       note=window_note(time_scale, timing_tolerance)))
     assert exchange.elapsed < limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
 
 
@@ -282,8 +292,13 @@ def then_list_exit_code(sut: RunningTarget, api_token: str, spawned: list[dict[s
 
 
 @then(parsers.parse("the hive exits with code {code:d} within the cleanup timeout"))
-def then_hive_exits(sut: RunningTarget, code: int, time_scale: float, timing_tolerance: float) -> None:
-    observed = sut.wait_exit(TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0)  # type: ignore[attr-defined]
+def then_hive_exits(sut: RunningTarget, code: int, time_scale: float, timing_tolerance: float,
+                    history: History) -> None:
+    started, timeout = time.monotonic(), TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0  # + process exit
+    observed = sut.wait_exit(timeout)  # type: ignore[attr-defined]
+    record_check(history, process_exit_check(history, f"target:{sut.name}", started, started + timeout,
+                                             title="hive exit within the cleanup timeout (+1 s for the process to end)",
+                                             note=window_note(time_scale, timing_tolerance)))
     assert observed is not None, f"the hive is still running after the cleanup timeout:\n{sut.log_tail()}"
     assert observed == code, f"the hive exited with {observed}:\n{sut.log_tail()}"
 
@@ -368,8 +383,12 @@ def then_details_non_empty(exchange: Exchange, key: str) -> None:
 
 
 @then("the response came after the inference timeout and before the request timeout")
-def then_inference_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float) -> None:
+def then_inference_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float,
+                                  history: History) -> None:
     low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
+    record_check(history, window_check("response time: after the inference timeout, before the request timeout",
+                                       "response", exchange.elapsed, low, high,
+                                       note=window_note(time_scale, timing_tolerance)))
     assert low <= exchange.elapsed < high, f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
 
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from harness.schedule import (GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem, Window,
+from harness.schedule import (GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem, Undecidable, Window,
                               check_jitter, check_schedule)
 
 SCALE, TOL = 0.05, 0.01
@@ -96,16 +96,18 @@ def test_delays_without_jitter_are_flagged() -> None:
     assert check_jitter([jittered], HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is None
 
 
-def test_jitter_check_abstains_when_windows_are_too_narrow_to_tell() -> None:
+def test_jitter_check_refuses_to_decide_when_windows_are_too_narrow_to_tell() -> None:
     flat = history([1.0, 2.0, 4.0])
-    assert check_jitter([flat], GATEWAY_BACKOFF, time_scale=0.01, tolerance=0.01) is None
+    with pytest.raises(Undecidable, match="only 0 delay"):
+        check_jitter([flat], GATEWAY_BACKOFF, time_scale=0.01, tolerance=0.01)
 
 
 def test_jitter_needs_enough_informative_delays_across_calls() -> None:
     flat = history([1.0, 2.0, 4.0, 8.0, 16.0])
     scale = 0.1
     scaled_flat = [100 + (t - 100) * scale for t in flat]
-    assert check_jitter([scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is None
+    with pytest.raises(Undecidable):
+        check_jitter([scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02)
     assert check_jitter([scaled_flat, scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
 
 

@@ -80,8 +80,12 @@ def _slow_timeout(config: GatewayConfig) -> GatewayConfig:
     return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, upstream=35.0, request=40.0))
 
 
-def _wide_jitter(settings: RetrySettings) -> RetryPolicy:
-    return RetryPolicy(dataclasses.replace(settings, jitter=0.5), random.Random())
+class JitterAboveBound(RetryPolicy):
+    """Jitter added on top of the delay, 20 to 50 %, instead of spread +/-10 % around it."""
+
+    def computed_delay(self, retry: int) -> float:
+        s = self.settings
+        return min(s.initial * s.multiplier ** (retry - 1), s.cap) * self.rng.uniform(1.2, 1.5)
 
 
 def _seven_attempts(settings: RetrySettings) -> RetryPolicy:
@@ -98,8 +102,8 @@ DEFECTS: dict[str, Defect[Components]] = {
     "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",), classifier=CountsClientErrors),
     "no-jitter": _defect("retry delays without jitter", ("GW-RETRY-010",),
                          retry_policy=lambda s: NoJitter(s, random.Random())),
-    "jitter-beyond-bound": _defect("jitters delays by +/-50 % instead of +/-10 %", ("GW-RETRY-004",),
-                                   retry_policy=_wide_jitter),
+    "jitter-beyond-bound": _defect("adds 20-50 % jitter on top of each delay instead of +/-10 % around it",
+                                   ("GW-RETRY-004",), retry_policy=lambda s: JitterAboveBound(s, random.Random())),
     "ignores-retry-after-ms": _defect("waits retry-after and ignores the retry-after-ms beside it",
                                       ("GW-RETRY-008",),
                                       retry_policy=lambda s: IgnoresRetryAfterMs(s, random.Random())),
