@@ -21,6 +21,11 @@ class Exchange:
     sent_at: float           # time.monotonic() when the request left
     elapsed: float           # seconds until the whole body arrived
 
+    @property
+    def answered_at(self) -> float:
+        """time.monotonic() when the whole answer had arrived."""
+        return self.sent_at + self.elapsed
+
     def json(self) -> Any:
         return json.loads(self.body)
 

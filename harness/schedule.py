@@ -126,6 +126,14 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
     return ScheduleVerdict(delays, tuple(windows), tuple(violations))
 
 
+JITTER_RESOLUTION = 5   # tolerances a jitter window must span: check_jitter's four, plus one for margin
+
+
+def scale_to_resolve(window: float, tolerance: float) -> float:
+    """The smallest time scale at which a `window` of spec seconds spans JITTER_RESOLUTION tolerances."""
+    return JITTER_RESOLUTION * tolerance / window
+
+
 class Undecidable(Exception):
     """The recorded delays cannot tell jitter from noise at this time scale and tolerance."""
 

@@ -1,7 +1,8 @@
 """From Gherkin tags to clauses: which clause a scenario proves, and which tags are legal.
 
 Every scenario must carry at least one clause tag from the catalogue, all of one profile; other
-tags must be registered too (profile tags, `slow`, `coarse-timing`, `feature-<optional feature>`). Anything else
+tags must be registered too (profile tags, `slow`, `coarse-timing`, `fine-timing`,
+`feature-<optional feature>`). Anything else
 fails collection, so a typo in a tag can never leave a scenario silently untraced.
 """
 
@@ -18,9 +19,12 @@ from catalogue import PROFILES, Catalogue, Clause
 
 FEATURE_TAG_PREFIX = "feature-"
 COARSE_TIMING = "coarse-timing"
+FINE_TIMING = "fine-timing"
 PLAIN_TAGS = {"slow": "runs at time scale 1 to prove the real spec values",
               COARSE_TIMING: "sits through whole retry cycles, cooldowns or timeouts and resolves nothing "
                              "finer, so it runs at the target's coarse_time_scale",
+              FINE_TIMING: "resolves a 1 spec-second jitter window, so it runs at the target's time_scale or, "
+                           "where the measured tolerance needs it, slower",
               **{profile: f"{profile} profile scenario" for profile in PROFILES}}
 
 

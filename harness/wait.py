@@ -27,24 +27,35 @@ def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str,
 
 @dataclass(frozen=True)
 class Cooldown:
-    """A breaker cooldown the harness waited out, in real seconds: from the request that opened
-    the breaker until `seconds` (the scaled spec cooldown) plus `tolerance` had passed."""
+    """A breaker cooldown the harness waited out, in real seconds. The breaker opened somewhere
+    between `opened_at` (the upstream's last request, the failure that opened it) and `opened_by`
+    (the client's receipt of that call's answer): the implementation's own processing, which a
+    loaded machine can stretch well past the timing tolerance, lies in between."""
 
     opened_at: float
     seconds: float
     tolerance: float
+    opened_by: float | None = None
 
     @property
     def ends_at(self) -> float:
+        """The earliest the cooldown can end."""
         return self.opened_at + self.seconds
 
+    @property
+    def surely_over_at(self) -> float:
+        """When the cooldown has surely ended, however late in the window the breaker opened."""
+        return max(self.opened_at, self.opened_by or self.opened_at) + self.seconds + self.tolerance
 
-def wait_out_cooldown(request_times: Sequence[float], seconds: float, tolerance: float, upstream: str) -> Cooldown:
-    """Wait until `seconds` plus `tolerance` have passed since the last request `upstream` saw
-    (the failure that opened its breaker)."""
+
+def wait_out_cooldown(request_times: Sequence[float], seconds: float, tolerance: float, upstream: str,
+                      answered_at: float | None = None) -> Cooldown:
+    """Wait until the breaker `upstream`'s last request opened has surely cooled down: `seconds`
+    plus `tolerance` after the client received the answer to that call (`answered_at`), or after
+    the request itself when no answer time is known."""
     assert request_times, f"{upstream} never received a request, so its breaker cannot have opened"
-    cooldown = Cooldown(request_times[-1], seconds, tolerance)
-    ready_at = cooldown.ends_at + tolerance
-    wait_until(lambda: time.monotonic() >= ready_at, timeout=seconds + tolerance + 1.0,
+    cooldown = Cooldown(request_times[-1], seconds, tolerance, answered_at)
+    ready_at = cooldown.surely_over_at
+    wait_until(lambda: time.monotonic() >= ready_at, timeout=ready_at - time.monotonic() + 1.0,
                what=f"the breaker cooldown of {upstream}")
     return cooldown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from harness.history import History
 from harness.report.recording import jitter_check, record_check, window_note
 from harness.schedule import BackoffSchedule, Undecidable, check_jitter, jitter_offsets
 from harness.report.evidence import Evidence
+from harness.spec_values import BREAKER
 from harness.streaming import InFlight, StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.wait import wait_until
@@ -110,11 +112,21 @@ def _require_visible_log(sut: RunningTarget) -> None:
         pytest.skip(f"{sut.name} is not a process or container the harness started, so its log is not visible")
 
 
-@then(parsers.parse("the response carries a Retry-After of about {seconds:d} seconds"))
-def then_retry_after_about(exchange: Exchange, seconds: int) -> None:
+@then("the response carries a Retry-After of the cooldown left since the breaker opened")
+def then_retry_after_cooldown_left(exchange: Exchange, exchanges: list[Exchange], upstream_request_times: list[float],
+                                   time_scale: float, timing_tolerance: float) -> None:
+    """The breaker opened between the upstream's last request and the client's receipt of that
+    call's answer, and the implementation computed the header between this request leaving and
+    its answer arriving: the whole seconds left of the cooldown must fit those bounds."""
     value = exchange.headers.get("retry-after")
     assert value is not None and value.isdigit(), f"no usable Retry-After: {exchange.describe()}"
-    assert seconds * 0.9 <= int(value) <= seconds, f"Retry-After {value}, expected about {seconds}"
+    assert upstream_request_times, "the upstream never saw a request, so no breaker opened"
+    longest = exchange.answered_at - upstream_request_times[-1] + timing_tolerance
+    shortest = max(0.0, exchange.sent_at - exchanges[-1].answered_at - timing_tolerance)
+    low = max(1, math.floor(BREAKER.cooldown - longest / time_scale))
+    high = min(math.ceil(BREAKER.cooldown), math.ceil(BREAKER.cooldown - shortest / time_scale))
+    assert low <= int(value) <= high, (f"Retry-After {value}, but {shortest:.3f} to {longest:.3f} s (real) of the "
+                                       f"{BREAKER.cooldown:g} s cooldown had passed: allowed {low} to {high}")
 
 
 @then(parsers.parse('the response carries the correlation id "{cid}" in its header and its error'))

@@ -111,12 +111,19 @@ def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: Gatewa
         fake.wait_for_requests(seen + 1, timeout=5.0 + TIMEOUTS.request * time_scale)
 
 
+@pytest.fixture
+def upstream_request_times(gateway_rig: GatewayRig) -> list[float]:
+    """When every provider's requests arrived, in order: what the breaker steps measure from."""
+    return sorted(r.t for slot in gateway_rig.providers.values() for r in slot.fake.requests)
+
+
 @when(parsers.parse('the breaker cooldown of provider "{name}" has elapsed'))
-def when_cooldown_elapsed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
-                          history: History) -> None:
+def when_cooldown_elapsed(gateway_rig: GatewayRig, exchanges: list[Exchange], name: str, time_scale: float,
+                          timing_tolerance: float, history: History) -> None:
     fake = gateway_rig.provider(name).fake
-    record_cooldown(history, fake.source, wait_out_cooldown([r.t for r in fake.requests], BREAKER.cooldown * time_scale,
-                                                            timing_tolerance, f"provider {name}"))
+    record_cooldown(history, fake.source, wait_out_cooldown(
+        [r.t for r in fake.requests], BREAKER.cooldown * time_scale, timing_tolerance, f"provider {name}",
+        answered_at=exchanges[-1].answered_at))
 
 
 @when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")

@@ -101,11 +101,18 @@ def when_download_numbered(sut: RunningTarget, api_token: str, stem: str, count:
     return [_download(sut, api_token, f"{stem}-{n}") for n in range(1, count + 1)]
 
 
+@pytest.fixture
+def upstream_request_times(hive_rig: HiveRig) -> list[float]:
+    """When the hub's requests arrived, in order: what the breaker steps measure from."""
+    return sorted(r.t for r in hive_rig.hub.requests)
+
+
 @when("the hub breaker cooldown has elapsed")
-def when_hub_cooldown(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
-    record_cooldown(history, hive_rig.hub.source, wait_out_cooldown([r.t for r in hive_rig.hub.requests],
-                                                                    BREAKER.cooldown * time_scale, timing_tolerance,
-                                                                    "the hub"))
+def when_hub_cooldown(hive_rig: HiveRig, exchanges: list[Exchange], time_scale: float, timing_tolerance: float,
+                      history: History) -> None:
+    record_cooldown(history, hive_rig.hub.source, wait_out_cooldown(
+        [r.t for r in hive_rig.hub.requests], BREAKER.cooldown * time_scale, timing_tolerance, "the hub",
+        answered_at=exchanges[-1].answered_at))
 
 
 @when("a client starts a download that stays in flight at the hub")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from harness.schedule import (GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem, Undecidable, Window,
-                              check_jitter, check_schedule)
+                              check_jitter, check_schedule, scale_to_resolve)
 
 SCALE, TOL = 0.05, 0.01
 
@@ -123,3 +123,12 @@ def test_attempt_order_of_recording_does_not_matter(order: tuple[int, ...]) -> N
     times = history(scaled([1.5, 2.5]))
     shuffled = [times[i] for i in order]
     assert check_schedule(shuffled, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL).ok
+
+
+@pytest.mark.parametrize("tolerance", [0.02, 0.035, 0.05])
+def test_at_the_scale_chosen_for_a_tolerance_a_flat_hive_schedule_is_caught(tolerance: float) -> None:
+    scale = scale_to_resolve(1.0, tolerance)
+    flat = [100 + (t - 100) * scale for t in history([1.0, 2.0, 4.0, 8.0, 16.0])]
+    assert check_jitter([flat, flat], HIVE_BACKOFF, time_scale=scale, tolerance=tolerance) is not None
+    with pytest.raises(Undecidable):  # and at half that scale the check could not have decided
+        check_jitter([flat, flat], HIVE_BACKOFF, time_scale=scale / 2, tolerance=tolerance)

@@ -24,7 +24,7 @@ Feature: Concurrency limits
     And a client sends a chat completion request once the gateway has let go of provider "primary"
     Then the completion text is "Hello"
 
-  @GW-LIMIT-005
+  @GW-LIMIT-005 @coarse-timing
   Scenario: A queued request is served when the slot frees
     Given provider "primary" speaks the openai wire format
     And provider "primary" first streams "one two three" in 3 chunks then stalls after 1, afterwards streams "Hello"

@@ -57,11 +57,12 @@ def record_check(recorder: Recorder, check: TimedCheck) -> None:
 
 def record_cooldown(recorder: Recorder, upstream_source: str, cooldown: Cooldown) -> None:
     recorder.record(EventKind.NOTE, COOLDOWN_SOURCE, upstream=upstream_source, opened_at=cooldown.opened_at,
-                    seconds=cooldown.seconds, tolerance=cooldown.tolerance)
+                    opened_by=cooldown.opened_by, seconds=cooldown.seconds, tolerance=cooldown.tolerance)
 
 
 def recorded_cooldowns(events: Iterable[Event], upstream_source: str) -> list[Cooldown]:
-    return [Cooldown(float(e.data["opened_at"]), float(e.data["seconds"]), float(e.data["tolerance"]))
+    return [Cooldown(float(e.data["opened_at"]), float(e.data["seconds"]), float(e.data["tolerance"]),
+                     e.data.get("opened_by"))
             for e in events if e.kind == EventKind.NOTE and e.source == COOLDOWN_SOURCE
             and e.data.get("upstream") == upstream_source]
 

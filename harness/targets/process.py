@@ -147,7 +147,7 @@ class RunningProcess:
                 if time.monotonic() >= deadline:
                     raise TargetStartError(
                         self.name, f"not ready after {readiness.timeout:g}s ({last})", self.log_tail())
-                time.sleep(0.02)
+                time.sleep(0.005)
 
     def send_signal(self, signum: signal.Signals) -> None:
         if self.is_running():

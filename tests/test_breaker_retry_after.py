@@ -1,0 +1,45 @@
+"""The Retry-After-of-the-cooldown-left check, against crafted answers: ones that fit and ones that must fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.exchange import Exchange
+from steps.common import then_retry_after_cooldown_left
+
+SCALE, TOL = 0.025, 0.02
+LAST_UPSTREAM_REQUEST = 100.0
+
+
+def answer(sent_at: float, elapsed: float, retry_after: str | None) -> Exchange:
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    return Exchange("POST", "http://127.0.0.1:1/x", 503, headers, b"{}", sent_at, elapsed)
+
+
+OPENING_CALL = answer(99.99, 0.02, None)        # answered at 100.01, just after the upstream's last request
+
+
+def check(retry_after: str | None, sent_at: float = 100.02) -> None:
+    then_retry_after_cooldown_left(answer(sent_at, 0.01, retry_after), [OPENING_CALL], [LAST_UPSTREAM_REQUEST],
+                                   SCALE, TOL)
+
+
+@pytest.mark.parametrize("value", ["60", "59"])
+def test_the_cooldown_left_passes(value: str) -> None:
+    check(value)
+
+
+@pytest.mark.parametrize("value", ["40", "1", "61"])
+def test_a_value_far_from_the_cooldown_left_fails(value: str) -> None:
+    with pytest.raises(AssertionError, match="Retry-After"):
+        check(value)
+
+
+def test_the_full_cooldown_long_after_opening_fails() -> None:
+    with pytest.raises(AssertionError, match="allowed"):
+        check("60", sent_at=100.5)              # 0.5 s real = 20 spec s after opening: about 40 are left
+
+
+def test_a_missing_header_fails() -> None:
+    with pytest.raises(AssertionError, match="no usable Retry-After"):
+        check(None)
