@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from harness.report.model import TimedCheck, Verdict
+from harness.report.model import Span, TimedCheck, Verdict
 
 LABEL_WIDTH = 150
 RIGHT_PAD = 20
@@ -49,6 +49,12 @@ def render_svg(check: TimedCheck, width: int = 760) -> str:
     def x(t: float) -> float:
         return LABEL_WIDTH + (t - low) / (high - low) * plot
 
+    def band(kind: str, span: Span, mid: float, paint: str, default_label: str) -> str:
+        left, right = x(span.low), x(span.high)
+        return (f'<rect class="{kind}" x="{left:.1f}" y="{mid - 7:.1f}" width="{max(right - left, 1.5):.1f}" '
+                f'height="14" rx="3" {paint}><title>{escape(span.label or default_label)}: '
+                f"{_fmt(span.low)}–{_fmt(span.high)} s</title></rect>")
+
     outside = sum(1 for lane in check.lanes for t in lane.marks if lane.verdict(t) == "outside")
     missing = sum(len(lane.missing) for lane in check.lanes)
     summary = f"{check.title}: {'passed' if check.passed else 'failed'}" + \
@@ -65,17 +71,10 @@ def render_svg(check: TimedCheck, width: int = 760) -> str:
         parts.append(f'<line x1="{LABEL_WIDTH}" y1="{mid:.1f}" x2="{width - RIGHT_PAD}" y2="{mid:.1f}" '
                      f'stroke="#d0d7de" stroke-dasharray="2 3"/>')
         for window in lane.windows:
-            left, right = x(window.low), x(window.high)
-            parts.append(f'<rect class="window" x="{left:.1f}" y="{mid - 7:.1f}" width="{max(right - left, 1.5):.1f}" '
-                         f'height="14" rx="3" fill="{WINDOW_FILL}" stroke="{WINDOW_STROKE}">'
-                         f"<title>{escape(window.label or 'allowed')}: {_fmt(window.low)}–{_fmt(window.high)} s"
-                         f"</title></rect>")
+            parts.append(band("window", window, mid, f'fill="{WINDOW_FILL}" stroke="{WINDOW_STROKE}"', "allowed"))
         for span in lane.blocked:
-            left, right = x(span.low), x(span.high)
-            parts.append(f'<rect class="blocked" x="{left:.1f}" y="{mid - 7:.1f}" width="{max(right - left, 1.5):.1f}" '
-                         f'height="14" rx="3" fill="{BLOCKED_FILL}" stroke="{BLOCKED_STROKE}" stroke-dasharray="4 2">'
-                         f"<title>{escape(span.label or 'nothing allowed')}: {_fmt(span.low)}–{_fmt(span.high)} s"
-                         f"</title></rect>")
+            parts.append(band("blocked", span, mid, f'fill="{BLOCKED_FILL}" stroke="{BLOCKED_STROKE}" '
+                                                    f'stroke-dasharray="4 2"', "nothing allowed"))
         for t in lane.missing:
             tip = escape(f"{lane.label}: due by {_fmt(t)} s, NEVER OBSERVED")
             parts.append(f'<g class="mark missing" data-verdict="missing" data-t="{t:.6f}"><title>{tip}</title>'
