@@ -21,7 +21,7 @@ import uvicorn
 from reference.common.cli import base_parser, read_config
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.serve import configure_logging
+from reference.common.serve import PromptServer, configure_logging
 from reference.hive.app import Hive, build_app
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig, parse_config
@@ -29,7 +29,7 @@ from reference.hive.defects import DEFECT_ENV, components_for
 from reference.hive.gpu import GpuQueryFailed, NvidiaSmi, device_failed, find_device
 
 
-class _Server(uvicorn.Server):
+class _Server(PromptServer):
     """The hive owns SIGTERM/SIGINT: it must stop its workers, then exit 0 (not re-raise the signal)."""
 
     @contextlib.contextmanager
