@@ -69,18 +69,9 @@ class RunStatus:
 class VerdictCollector:
     catalogue: Catalogue
     targets: dict[str, TargetSpec]
-    results: dict[str, dict[str, ClauseResults]] = field(default_factory=lambda: defaultdict(dict))
     scenarios: dict[str, ScenarioRecord] = field(default_factory=dict)
     tolerances: dict[str, set[float]] = field(default_factory=lambda: defaultdict(set))
     status: RunStatus = field(default_factory=RunStatus)
-
-    def add(self, target: str, clauses: list[str], nodeid: str, outcome: str) -> None:
-        per_target = self.results[target]
-        for clause in clauses:
-            entry = per_target.setdefault(clause, ClauseResults())
-            previous = entry.scenarios.get(nodeid)
-            if previous is None or RANK.index(outcome) < RANK.index(previous):
-                entry.scenarios[nodeid] = outcome
 
     def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None, *,
                    duration: float = 0.0, failure: str = "", reason: str = "",
@@ -95,11 +86,18 @@ class VerdictCollector:
             return  # a passing setup: the scenario has not shown anything yet
         record = record or ScenarioRecord(nodeid, target, tuple(clauses), outcome or "passed")
         self.scenarios[nodeid] = record.merged(outcome or record.outcome, duration, failure, reason, payload or {})
-        if outcome is not None:
-            self.add(target, clauses, nodeid, outcome)
+
+    def clause_results(self, target: str) -> dict[str, ClauseResults]:
+        """Each clause's scenarios with their outcomes, derived from the scenario records."""
+        results: dict[str, ClauseResults] = defaultdict(ClauseResults)
+        for record in self.scenarios.values():
+            if record.target == target:
+                for clause in record.clauses:
+                    results[clause].scenarios[record.nodeid] = record.outcome
+        return dict(results)
 
     def verdict(self, spec: TargetSpec) -> dict[str, Any]:
-        per_target = self.results.get(spec.name, {})
+        per_target = self.clause_results(spec.name)
         clauses = {}
         for clause in self.catalogue.for_profile(spec.profile):
             entry = per_target.get(clause.id, ClauseResults())
@@ -116,7 +114,7 @@ class VerdictCollector:
             passed = sum(1 for c in rows if c["result"] in ("passed", "xfailed"))
             return f"{passed}/{len(rows)}"
 
-        tolerances = sorted(self.tolerances.get(spec.name, ()))
+        tolerances = self.tolerances.get(spec.name, set())
         scenarios = [s for s in self.scenarios.values() if s.target == spec.name]
         return {
             "implementation": {"name": spec.name, "version": spec.version, "target_file": str(spec.path)},

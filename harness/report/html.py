@@ -102,7 +102,7 @@ def target_view(collector: VerdictCollector, name: str) -> TargetView:
     views = {r.nodeid: ScenarioView(r, scenario_anchor(r.nodeid), scenario_name(r.nodeid),
                                     _timelines(r) if _is_timed(r, clauses) else ()) for r in records}
     shown = {nodeid for nodeid, v in views.items() if v.failed or v.timelines}
-    outcomes = collector.results.get(name, {})
+    outcomes = collector.clause_results(name)
     rows = []
     for clause_id, entry in verdict["clauses"].items():
         ran = sorted(outcomes[clause_id].scenarios.items()) if clause_id in outcomes else []
