@@ -1,4 +1,5 @@
-"""The `faultline` command: run the suite, list clauses, serve the fault-injecting proxy."""
+"""The `faultline` command: run the suite, merge split runs' verdicts, list clauses, serve the
+fault-injecting proxy."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from catalogue import PROFILES, catalogue
 from harness.coverage import scan_features
 from harness.report.recorder import REPORT_FILE
+from harness.verdict import write_verdict
+from harness.verdict_merge import MergeError, merge_verdicts, read_verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=2,
                      help="parallel pytest-xdist workers (0: run in one process); default 2")
 
+    merge = commands.add_parser("merge", help="merge one target's verdicts from runs split across machines")
+    merge.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICT",
+                       help="verdict-<name>.json files of one target, each from a run of some scenarios")
+    merge.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="where the merged verdict is written")
+
     clauses = commands.add_parser("clauses", help="list the clause catalogue with its coverage")
     clauses.add_argument("--profile", choices=PROFILES)
     clauses.add_argument("--uncovered", action="store_true", help="only MUST clauses without a scenario")
@@ -48,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, passthrough)
+    if args.command == "merge":
+        return _merge(args)
     return _clauses(args)
 
 
@@ -72,18 +84,37 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     if not verdicts:
         print("faultline: no scenario ran, so there is no verdict", file=sys.stderr)
         return EXIT_FAILED
-    failed = False
     for verdict in verdicts:
-        summary = verdict["summary"]
-        print(f"faultline: {verdict['implementation']['name']} ({verdict['profile']}): {verdict['verdict']}; "
-              f"MUST {summary['must_passed']}, SHOULD {summary['should_passed']}"
-              + (f"; failed MUST clauses: {', '.join(summary['must_failed'])}" if summary["must_failed"] else "")
-              + (f"; expected failures that passed: {', '.join(summary['unexpected_passes'])}"
-                 if summary.get("unexpected_passes") else ""))
-        failed |= verdict["verdict"] == "fail"
+        print(f"faultline: {verdict_line(verdict)}")
     print(f"faultline: reports in {reports}; conformance report: {reports / REPORT_FILE}")
     print(allure_hint(reports))
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if any(v["verdict"] == "fail" for v in verdicts) else EXIT_OK
+
+
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        merged = merge_verdicts([read_verdict(path) for path in args.verdicts])
+    except MergeError as refused:
+        print(f"faultline merge: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_verdict(args.out, merged)
+    except OSError as error:
+        print(f"faultline merge: cannot write {args.out} ({error.strerror or error})", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"faultline: merged {len(args.verdicts)} verdict file(s) into {args.out}; {verdict_line(merged)}")
+    return EXIT_FAILED if merged["verdict"] == "fail" else EXIT_OK
+
+
+def verdict_line(verdict: dict[str, Any]) -> str:
+    """A verdict in one line: the target, pass or fail, pass rates and what failed the gate."""
+    summary = verdict["summary"]
+    must_failed, unexpected = summary["must_failed"], summary.get("unexpected_passes")
+    return (f"{verdict['implementation']['name']} ({verdict['profile']}): {verdict['verdict']}; "
+            f"MUST {summary['must_passed']}, SHOULD {summary['should_passed']}"
+            + (f"; failed MUST clauses: {', '.join(must_failed)}" if must_failed else "")
+            + (f"; expected failures that passed: {', '.join(unexpected)}" if unexpected else ""))
 
 
 def allure_hint(reports: Path) -> str:

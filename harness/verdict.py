@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,39 @@ SUITE_VERSION = "0.1.0"
 # Worst first: the clause's result is the worst of its scenarios'.
 RANK = ["failed", "xpassed", "passed", "xfailed", "skipped"]
 BREAKS_RUN = ("failed", "xpassed")
+NOT_COVERED = "not covered"
+CLAUSE_RESULTS = (*RANK, NOT_COVERED)   # worst first, as RANK, then a clause no scenario reported
+
+
+def worst(results: Iterable[str]) -> str:
+    """The worst of some scenario outcomes or clause results; `not covered` when there are none."""
+    return min(results, key=CLAUSE_RESULTS.index, default=NOT_COVERED)
+
+
+def judge(clauses: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A verdict file's `summary` and `verdict`, from its clause entries (`level` and `result`)."""
+    must_failed = [cid for cid, c in clauses.items()
+                   if c["level"] == "MUST" and c["result"] in BREAKS_RUN]
+    # A strict expected failure that passed is wrong at any level: the target file lied.
+    unexpected = sorted(cid for cid, c in clauses.items() if c["result"] == "xpassed")
+    ran = [c for c in clauses.values() if c["result"] not in (NOT_COVERED, "skipped")]
+
+    def rate(level: str) -> str:
+        rows = [c for c in ran if c["level"] == level]
+        passed = sum(1 for c in rows if c["result"] in ("passed", "xfailed"))
+        return f"{passed}/{len(rows)}"
+
+    return {
+        "summary": {"must_passed": rate("MUST"), "should_passed": rate("SHOULD"),
+                    "must_failed": must_failed, "unexpected_passes": unexpected,
+                    "not_covered": sorted(cid for cid, c in clauses.items() if c["result"] == NOT_COVERED)},
+        "verdict": "fail" if must_failed or unexpected else ("pass" if ran else "not run"),
+    }
+
+
+def write_verdict(path: Path, verdict: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -28,9 +62,7 @@ class ClauseResults:
     scenarios: dict[str, str] = field(default_factory=dict)   # nodeid -> outcome
 
     def result(self) -> str:
-        if not self.scenarios:
-            return "not covered"
-        return min(self.scenarios.values(), key=RANK.index)
+        return worst(self.scenarios.values())
 
 
 @dataclass(frozen=True)
@@ -103,17 +135,6 @@ class VerdictCollector:
             entry = per_target.get(clause.id, ClauseResults())
             clauses[clause.id] = {"level": clause.level, "result": entry.result(),
                                   "scenarios": sorted(entry.scenarios)}
-        must_failed = [cid for cid, c in clauses.items()
-                       if c["level"] == "MUST" and c["result"] in BREAKS_RUN]
-        # A strict expected failure that passed is wrong at any level: the target file lied.
-        unexpected = sorted(cid for cid, c in clauses.items() if c["result"] == "xpassed")
-        ran = [c for c in clauses.values() if c["result"] not in ("not covered", "skipped")]
-
-        def rate(level: str) -> str:
-            rows = [c for c in ran if c["level"] == level]
-            passed = sum(1 for c in rows if c["result"] in ("passed", "xfailed"))
-            return f"{passed}/{len(rows)}"
-
         tolerances = self.tolerances.get(spec.name, set())
         scenarios = [s for s in self.scenarios.values() if s.target == spec.name]
         return {
@@ -124,18 +145,11 @@ class VerdictCollector:
             "suite_version": SUITE_VERSION,
             "timing_tolerance_seconds": max(tolerances) if tolerances else None,
             "run": {"scenarios_reported": len(scenarios), "cut_short": self.status.cut_short},
-            "summary": {"must_passed": rate("MUST"), "should_passed": rate("SHOULD"),
-                        "must_failed": must_failed, "unexpected_passes": unexpected,
-                        "not_covered": sorted(cid for cid, c in clauses.items() if c["result"] == "not covered")},
-            "verdict": "fail" if must_failed or unexpected else ("pass" if ran else "not run"),
+            **judge(clauses),
             "clauses": clauses,
         }
 
     def write(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
-        written = []
-        for spec in self.targets.values():
-            path = directory / f"verdict-{spec.name}.json"
-            path.write_text(json.dumps(self.verdict(spec), indent=2) + "\n", encoding="utf-8")
-            written.append(path)
-        return written
+        return [write_verdict(directory / f"verdict-{spec.name}.json", self.verdict(spec))
+                for spec in self.targets.values()]
