@@ -19,8 +19,8 @@ from harness.schedule import HIVE_BACKOFF, scale_to_resolve
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
-from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FINE_TIMING, async_step_definitions,
-                                  registered_markers, scenario_info, tag_problems)
+from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FINE_TIMING, FRESH_INSTANCE,
+                                  async_step_definitions, registered_markers, scenario_info, tag_problems)
 from harness.verdict import VerdictCollector
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in registered_markers(known).items():
         config.addinivalue_line("markers", f"{name}: {text}")
     targets = _selected_targets(config)
+    running = [s.name for group in targets.values() for s in group if s.url is not None]
+    if running and config.getoption("time_factor") != 1:
+        raise pytest.UsageError(f"--time-factor cannot change the time scale of url target(s) {', '.join(running)}: "
+                                f"a running service keeps the scale it was started with")
     config.stash[TARGETS_KEY] = targets
     collector = VerdictCollector(known, {spec.name: spec for specs in targets.values() for spec in specs})
     config.pluginmanager.register(VerdictRecorder(collector), "faultline-verdicts")
@@ -161,6 +165,13 @@ def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalo
             reason=f"target {spec.name} does not claim optional feature(s) {', '.join(missing)}"))
     elif "slow" in info.tags and not config.getoption("slow"):
         item.add_marker(pytest.mark.skip(reason="@slow scenario (real-time spec values): run with --slow"))
+    elif "slow" in info.tags and spec.url is not None and spec.time_scale != 1:
+        item.add_marker(pytest.mark.skip(reason=f"@slow scenario runs at time scale 1, and {spec.name} keeps "
+                                                f"running at {spec.time_scale:g}"))
+    elif FRESH_INSTANCE in info.tags and spec.url is not None and spec.url.reset is None:
+        item.add_marker(pytest.mark.skip(
+            reason=f"@fresh-instance scenario: {spec.name} keeps running between scenarios and its target file "
+                   f"declares no [url] reset request to put it back to its start state"))
     expected = sorted(set(clause_ids) & spec.expected_failures)
     if expected:
         item.add_marker(pytest.mark.xfail(
@@ -188,6 +199,8 @@ def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float
     """Spec seconds to real seconds for this scenario: 1 for @slow scenarios, the target's coarse
     scale for scenarios whose timed checks resolve nothing finer than a timeout or cooldown, and
     for @fine-timing ones at least the scale at which the hive's 1 s jitter window is resolvable."""
+    if target_spec.url is not None:
+        return target_spec.time_scale  # a running service keeps the scale it was started with
     if request.node.get_closest_marker("slow"):
         return 1.0
     factor = request.config.getoption("time_factor")

@@ -2,7 +2,7 @@
 
 Every scenario must carry at least one clause tag from the catalogue, all of one profile; other
 tags must be registered too (profile tags, `slow`, `coarse-timing`, `fine-timing`,
-`feature-<optional feature>`). Anything else
+`fresh-instance`, `feature-<optional feature>`). Anything else
 fails collection, so a typo in a tag can never leave a scenario silently untraced.
 """
 
@@ -20,11 +20,15 @@ from catalogue import PROFILES, Catalogue, Clause
 FEATURE_TAG_PREFIX = "feature-"
 COARSE_TIMING = "coarse-timing"
 FINE_TIMING = "fine-timing"
+FRESH_INSTANCE = "fresh-instance"
 PLAIN_TAGS = {"slow": "runs at time scale 1 to prove the real spec values",
               COARSE_TIMING: "sits through whole retry cycles, cooldowns or timeouts and resolves nothing "
                              "finer, so it runs at the target's coarse_time_scale",
               FINE_TIMING: "resolves a 1 spec-second jitter window, so it runs at the target's time_scale or, "
                            "where the measured tolerance needs it, slower",
+              FRESH_INSTANCE: "needs the implementation in its start state, or leaves it out of it (a "
+                              "failure on a breaker's count, metric values), so a long-running url target "
+                              "runs it only after its [url] reset request",
               **{profile: f"{profile} profile scenario" for profile in PROFILES}}
 
 

@@ -24,6 +24,7 @@ from harness.report.evidence import Evidence
 from harness.spec_values import BREAKER
 from harness.streaming import InFlight, StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
+from harness.targets.url import UrlTarget
 from harness.wait import wait_until
 
 
@@ -45,7 +46,17 @@ def before_stop_checks() -> list[Callable[[RunningTarget], None]]:
 
 
 @pytest.fixture
-def sut(target_spec: TargetSpec, sut_context: TargetContext,
+def start_state(target_spec: TargetSpec, evidence: Evidence) -> None:
+    """A running (url) target with a reset request is put back to its start state before the scenario
+    builds anything it could reach; every other target starts afresh for each scenario anyway."""
+    if target_spec.url is None or target_spec.url.reset is None:
+        return
+    answer = UrlTarget(target_spec).reset_to_start_state()
+    evidence.register("reset before the scenario", lambda: answer)
+
+
+@pytest.fixture
+def sut(target_spec: TargetSpec, sut_context: TargetContext, start_state: None,
         before_stop_checks: list[Callable[[RunningTarget], None]], evidence: Evidence) -> Iterator[RunningTarget]:
     running = make_target(target_spec).start(sut_context)
     evidence.register(f"{running.name} log (last 200 lines)", lambda: running.log_tail(200))

@@ -33,7 +33,7 @@ CHAT_PATH = "/v1/chat/completions"
 
 @pytest.fixture
 def gateway_rig(background_loop: BackgroundLoop, history: History, network: ScenarioNetwork,
-                evidence: Evidence, target_spec: TargetSpec) -> Iterator[GatewayRig]:
+                evidence: Evidence, target_spec: TargetSpec, start_state: None) -> Iterator[GatewayRig]:
     fixed = target_spec.url.providers if target_spec.url is not None else None
     rig = GatewayRig(background_loop, history, network, fixed=fixed)
     evidence.register("requests the fake providers received", rig.request_log)

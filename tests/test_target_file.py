@@ -106,7 +106,13 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
     (URL + PROVIDER.replace("api_key", "apikey"), "url.providers[0].apikey", "did you mean 'url.providers[0].api_key'"),
     (URL + PROVIDER.replace("}]", '}, {name = "primary", kind = "openai", listen = "127.0.0.1:2", api_key = "k"}]'),
      "url.providers[1].name", "declared twice"),
-    (URL.replace('"gateway"', '"hive"') + PROVIDER, "url.providers", "only a gateway has providers"),
+    (URL.replace('"gateway"', '"hive"'), "kind", "a hive cannot be verified while already running"),
+    (URL.replace("[url]", "time_scale = 0.1\ncoarse_time_scale = 0.025\n[url]"), "coarse_time_scale",
+     "keeps running at the one time scale it was started with (0.1)"),
+    (URL + 'reset = "/admin/reset"\n', "url.reset", "must be a method and a path, like \"POST /admin/reset\""),
+    (URL + 'reset = "POST admin/reset"\n', "url.reset", "must be a method and a path"),
+    (URL + 'reset = "post /admin/reset"\n', "url.reset", "methods: POST, PUT"),
+    (URL + 'reset = ["POST", "/admin/reset"]\n', "url.reset", "must be str"),
 ])
 def test_mistakes_name_file_key_and_fix(tmp_path: Path, text: str, key: str, hint: str) -> None:
     path = write(tmp_path, text)
@@ -125,6 +131,10 @@ def test_docker_and_url_files_load(tmp_path: Path) -> None:
     assert url.base_url == "http://127.0.0.1:8080" and url.url is not None and url.url.token == "t"
     assert [(p.name, p.kind, p.listen, p.api_key) for p in url.url.providers] == \
         [("primary", "openai", "127.0.0.1:18001", "k")]
+    assert url.url.reset is None
+    reset = load_target_file(write(tmp_path, URL + 'reset = "POST /admin/reset"\n')).url
+    assert reset is not None and reset.reset is not None
+    assert (reset.reset.method, reset.reset.path) == ("POST", "/admin/reset")
 
 
 def test_the_shipped_docker_target_file_loads() -> None:

@@ -1,4 +1,4 @@
-@gateway @coarse-timing
+@gateway @coarse-timing @fresh-instance
 Feature: A circuit breaker per provider
   Five consecutive failed operations (a call with all its retries) open the breaker; while
   open, calls fail at once with 503 CIRCUIT_BREAKER_OPEN and the provider sees nothing; after

@@ -62,7 +62,7 @@ Feature: Classifying upstream failures
       | kind      | status | code             |
       | gemini    | 400    | VALIDATION_ERROR |
 
-  @GW-RETRY-003
+  @GW-RETRY-003 @fresh-instance
   Scenario: x-should-retry false stops retries of a transient status
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503 with header "x-should-retry: false"

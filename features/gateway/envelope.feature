@@ -19,7 +19,7 @@ Feature: The error envelope and the vocabulary
     When a client sends a chat completion request
     Then the response carries a generated correlation id in its header and its error
 
-  @GW-VOC-001 @GW-VOC-002 @GW-VOC-003
+  @GW-VOC-001 @GW-VOC-002 @GW-VOC-003 @fresh-instance
   Scenario Outline: A <status> from the provider is reported with the vocabulary's status, details and Retry-After
     Given provider "primary" always answers <status> with header "retry-after-ms: 1"
     When a client sends a chat completion request
@@ -34,7 +34,7 @@ Feature: The error envelope and the vocabulary
       | 500    | BAD_GATEWAY         | 502           |
       | 504    | BAD_GATEWAY         | 502           |
 
-  @GW-VOC-007
+  @GW-VOC-007 @fresh-instance
   Scenario: A provider's failure names the provider and its last status
     Given provider "primary" always answers 502 with header "retry-after-ms: 1"
     When a client sends a chat completion request

@@ -1,4 +1,4 @@
-@gateway
+@gateway @fresh-instance
 Feature: Fallbacks
   Streaming falls back to a buffered reply when the upstream cannot stream; a request moves
   to the next provider in the chain when the first is exhausted or its breaker is open.

@@ -1,4 +1,4 @@
-@gateway
+@gateway @fresh-instance
 Feature: Network faults between the gateway and its providers
   Faults injected by the proxy on the path to a provider: down, reset, cut mid-stream.
 

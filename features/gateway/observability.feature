@@ -9,7 +9,7 @@ Feature: Metrics
     When a client reads the gateway metrics
     Then the metrics include "llm_request_duration_ms", "llm_request_retries_total", "llm_streaming_errors_total" and "llm_fallback_triggered_total"
 
-  @GW-OBS-003 @GW-OBS-004 @feature-streaming
+  @GW-OBS-003 @GW-OBS-004 @feature-streaming @fresh-instance
   Scenario: Retries and streaming errors are counted
     Given provider "primary" speaks the openai wire format
     And provider "primary" answers 503 2 times, then streams "Hello brave new world" in 4 chunks, then cuts the connection after 2
@@ -17,7 +17,7 @@ Feature: Metrics
     Then the metric "llm_request_retries_total" with provider "primary" is 2
     And the metric "llm_streaming_errors_total" with category "transient" is 1
 
-  @GW-OBS-006
+  @GW-OBS-006 @fresh-instance
   Scenario: Every completed request is observed once in the duration histogram
     Given provider "primary" speaks the openai wire format
     And provider "primary" answers 400 1 time, then streams "Hello"

@@ -1,4 +1,4 @@
-@gateway
+@gateway @fresh-instance
 Feature: Partial results survive a failure
   Text and tool calls received before an upstream failure are preserved in the error details
   of a non-streaming call.

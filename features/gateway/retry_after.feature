@@ -19,7 +19,7 @@ Feature: Honouring the provider's Retry-After
     Then the response status is 200
     And the gap before request 2 to provider "primary" was about 3 seconds
 
-  @GW-RETRY-009
+  @GW-RETRY-009 @fresh-instance
   Scenario: A Retry-After beyond the cap ends the retries with 429 RATE_LIMITED
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 429 with header "retry-after: 90"

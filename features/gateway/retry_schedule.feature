@@ -1,4 +1,4 @@
-@gateway
+@gateway @fresh-instance
 Feature: The retry schedule
   delay_n = min(1 s x 2^(n-1), 30 s) x U[0.9, 1.1]; at most 6 attempts; never past 2 minutes.
   The delays are measured at the fake provider, not taken from the gateway's word.

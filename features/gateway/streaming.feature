@@ -26,7 +26,7 @@ Feature: Streaming: retry only before the first byte
       | kind      |
       | gemini    |
 
-  @GW-STREAM-002 @GW-STREAM-003 @GW-STREAM-005 @GW-STREAM-006 @GW-STREAM-007
+  @GW-STREAM-002 @GW-STREAM-003 @GW-STREAM-005 @GW-STREAM-006 @GW-STREAM-007 @fresh-instance
   Scenario Outline: A <kind> stream cut after the first byte ends with a terminal error event
     Given provider "primary" speaks the <kind> wire format
     And provider "primary" streams "Hello brave new world" in 4 chunks, then cuts the connection after 2
@@ -50,7 +50,7 @@ Feature: Streaming: retry only before the first byte
       | kind      |
       | gemini    |
 
-  @GW-STREAM-002
+  @GW-STREAM-002 @fresh-instance
   Scenario: An Anthropic overloaded_error mid-stream ends the stream, not retried
     Given provider "primary" speaks the anthropic wire format
     And provider "primary" streams "Hello brave new world" in 4 chunks, then sends an overloaded error after 2
@@ -66,14 +66,14 @@ Feature: Streaming: retry only before the first byte
     When a client streams a chat completion and hangs up after 2 events
     Then the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
-  @GW-STREAM-008
+  @GW-STREAM-008 @fresh-instance
   Scenario: A stream whose retries run out before the first byte gets the HTTP error, not an event
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503 with header "retry-after-ms: 1"
     When a client streams a chat completion
     Then the stream was refused with an error envelope with code "SERVICE_UNAVAILABLE"
 
-  @GW-CLEANUP-002 @coarse-timing
+  @GW-CLEANUP-002 @coarse-timing @fresh-instance
   Scenario: Broken upstream connections are closed before the next attempt
     Given provider "primary" speaks the openai wire format
     And provider "primary" always streams "Hello brave new world" in 4 chunks, then cuts the connection after 2

@@ -6,7 +6,7 @@ Feature: The timeout cascade
   Background:
     Given provider "primary" speaks the openai wire format
 
-  @GW-TIMEOUT-001 @GW-TIMEOUT-003 @GW-TIMEOUT-005 @GW-RETRY-012 @coarse-timing
+  @GW-TIMEOUT-001 @GW-TIMEOUT-003 @GW-TIMEOUT-005 @GW-RETRY-012 @coarse-timing @fresh-instance
   Scenario: A provider that never answers yields 504 GATEWAY_TIMEOUT after the upstream timeout
     Given provider "primary" stalls before answering
     When a client sends a chat completion request
@@ -14,7 +14,7 @@ Feature: The timeout cascade
     And the response came after the upstream timeout and before the request timeout
     And the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
-  @GW-TIMEOUT-002 @feature-streaming @coarse-timing
+  @GW-TIMEOUT-002 @feature-streaming @coarse-timing @fresh-instance
   Scenario: A stream that stalls after its first tokens ends with a GATEWAY_TIMEOUT event
     Given provider "primary" streams "Hello brave new world" in 4 chunks, then stalls after 2
     When a client streams a chat completion
@@ -22,7 +22,7 @@ Feature: The timeout cascade
     And the error event reports the text delivered before it
     And the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
-  @GW-TIMEOUT-001 @coarse-timing
+  @GW-TIMEOUT-001 @coarse-timing @fresh-instance
   Scenario: Latency on the network path beyond the upstream timeout yields 504
     Given the network path to provider "primary" adds latency beyond the upstream timeout
     When a client sends a chat completion request

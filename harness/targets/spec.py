@@ -6,7 +6,7 @@
     expected_failures = ["GW-STREAM-004"]
     [process]   command = [...], env = {...}, cwd = "..."
     [docker]    image = "repo/name:tag", command = [...], entrypoint = [...], env = {...}, user = "1000:1000"
-    [url]       base_url = "http://127.0.0.1:8080", token = "...",
+    [url]       base_url = "http://127.0.0.1:8080", token = "...", reset = "POST /admin/reset",
                 providers = [{name = "primary", kind = "openai", listen = "127.0.0.1:18001", api_key = "..."}]
     [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
     [readiness] path = "/health", status = 200, timeout = 20
@@ -34,7 +34,7 @@ CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
     "process": {"command", "env", "cwd"},
     "docker": {"image", "command", "entrypoint", "env", "user"},
-    "url": {"base_url", "token", "providers"},
+    "url": {"base_url", "token", "providers", "reset"},
     "config": {"file", "template", "template_file"},
     "readiness": {"path", "status", "timeout"},
     "cli": {"command", *CLI_OPERATIONS},
@@ -75,14 +75,31 @@ class FixedProvider:
     api_key: str
 
 
+RESET_METHODS = ("POST", "PUT", "PATCH", "DELETE", "GET")
+
+
+@dataclass(frozen=True)
+class ResetHook:
+    """The request that puts a running implementation back to its start state (breakers closed,
+    metrics at zero); the harness sends it, with the token, before every scenario."""
+
+    method: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
 @dataclass(frozen=True)
 class UrlSection:
     """An implementation that is already running; the harness cannot render its config, so the
-    file declares the settings it runs with: the token it accepts, the providers it calls."""
+    file declares the settings it runs with: the token it accepts, the providers it calls, and
+    the request that resets its state, if it has one."""
 
     base_url: str
     token: str | None = None
     providers: tuple[FixedProvider, ...] = ()
+    reset: ResetHook | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +215,9 @@ def load_target_file(path: str | Path) -> TargetSpec:
     if not 0 < coarse_time_scale <= time_scale:
         raise check.fail("coarse_time_scale", f"must be in (0, time_scale = {time_scale:g}], got "
                                               f"{coarse_time_scale}; leave it out to run every scenario at time_scale")
+    if kind == "url" and coarse_time_scale != time_scale:
+        raise check.fail("coarse_time_scale", f"a url target keeps running at the one time scale it was started "
+                                              f"with ({time_scale:g}); remove coarse_time_scale")
     known = catalogue()
     features = check.strings(raw, "features")
     for index, feature in enumerate(features):
@@ -273,14 +293,15 @@ def _docker(check: _Checker, raw: Mapping[str, Any]) -> DockerSection:
 
 
 def _url(check: _Checker, raw: Mapping[str, Any], profile: str) -> UrlSection:
+    if profile != "gateway":
+        raise check.fail("kind", "a hive cannot be verified while already running: every scenario gives it "
+                                 "its own fake GPUs and model hub at start; use kind = \"process\" or \"docker\"")
     table = _table(check, raw, "url") or {}
     url = check.get(table, "base_url", str, "url.")
     if not url.startswith(("http://", "https://")):
         raise check.fail("url.base_url", f"must start with http:// or https://, got {url!r}")
     token = check.get(table, "token", str, "url.", default=None)
     entries = check.get(table, "providers", list, "url.", default=[])
-    if entries and profile != "gateway":
-        raise check.fail("url.providers", "only a gateway has providers; remove url.providers")
     providers = []
     for index, entry in enumerate(entries):
         prefix = f"url.providers[{index}]."
@@ -306,7 +327,19 @@ def _url(check: _Checker, raw: Mapping[str, Any], profile: str) -> UrlSection:
     for index, listen in enumerate(listens):
         if listens.index(listen) != index:
             raise check.fail(f"url.providers[{index}].listen", f"{listen} is already another provider's address")
-    return UrlSection(url.rstrip("/"), token, tuple(providers))
+    return UrlSection(url.rstrip("/"), token, tuple(providers), _reset_hook(check, table))
+
+
+def _reset_hook(check: _Checker, table: Mapping[str, Any]) -> ResetHook | None:
+    text = check.get(table, "reset", str, "url.", default=None)
+    if text is None:
+        return None
+    method, _, path = text.strip().partition(" ")
+    path = path.strip()
+    if method not in RESET_METHODS or not path.startswith("/") or " " in path:
+        raise check.fail("url.reset", f"must be a method and a path, like \"POST /admin/reset\" (methods: "
+                                      f"{', '.join(RESET_METHODS)}); got {text!r}")
+    return ResetHook(method, path)
 
 
 def _config(check: _Checker, raw: Mapping[str, Any]) -> ConfigSection | None:

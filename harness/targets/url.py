@@ -1,4 +1,7 @@
-"""A target that is already running somewhere: the harness only checks that it answers."""
+"""A target that is already running somewhere: the harness checks that it answers and, where the
+target file declares a reset request, puts it back to its start state before each scenario
+(`reset_to_start_state`, called before the scenario builds the fakes and proxies the service could
+reach, so nothing left over from an earlier scenario reaches them)."""
 
 from __future__ import annotations
 
@@ -8,18 +11,30 @@ import httpx
 
 from harness.errors import TargetStartError
 from harness.targets.base import TargetContext
-from harness.targets.spec import TargetSpec
+from harness.targets.spec import ResetHook, TargetSpec
 from harness.wait import wait_until
+
+RESET_TIMEOUT = 10.0
 
 
 class UrlTarget:
     def __init__(self, spec: TargetSpec) -> None:
-        assert spec.base_url is not None
-        self.spec = spec
+        assert spec.url is not None
+        self.spec, self.section = spec, spec.url
 
     def start(self, context: TargetContext) -> RunningUrl:
         running = RunningUrl(self.spec)
-        url = running.base_url + self.spec.readiness.path
+        self.wait_until_answering()
+        return running
+
+    def reset_to_start_state(self) -> str:
+        """Send the target file's reset request, once the service answers; says what it answered."""
+        assert self.section.reset is not None
+        self.wait_until_answering()
+        return self._reset(self.section.reset)
+
+    def wait_until_answering(self) -> None:
+        url = self.section.base_url + self.spec.readiness.path
         seen: list[str] = []
 
         def answers() -> bool:
@@ -37,7 +52,22 @@ class UrlTarget:
         except Exception:
             raise TargetStartError(self.spec.name, f"{url} is not answering "
                                                    f"({seen[-1] if seen else 'no attempt'})") from None
-        return running
+
+    def _reset(self, hook: ResetHook) -> str:
+        """Send the reset request; anything but a 2xx answer stops the scenario before it starts."""
+        token = self.section.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            answer = httpx.request(hook.method, self.section.base_url + hook.path, headers=headers,
+                                   timeout=RESET_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise TargetStartError(self.spec.name, f"the reset request [url] reset = \"{hook}\" failed: "
+                                                   f"{type(exc).__name__} {exc}".rstrip()) from None
+        said = f"{answer.status_code} {answer.text[:300]!r}"
+        if not answer.is_success:
+            raise TargetStartError(self.spec.name, f"the reset request [url] reset = \"{hook}\" answered {said}; "
+                                                   f"it must answer 2xx once the service is back to its start state")
+        return f"{hook} answered {said}"
 
 
 class RunningUrl:

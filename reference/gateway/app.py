@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -35,40 +36,57 @@ log = logging.getLogger("reference.gateway")
 class Gateway:
     def __init__(self, config: GatewayConfig, clock: ScaledClock, parts: Components) -> None:
         self.config, self.clock, self.parts = config, clock, parts
-        self.metrics = GatewayMetrics()
-        self.metrics.start_at_zero([p.name for p in config.providers])
-        self.engine = Engine(config, clock, self.metrics, parts)
+        self.metrics, self.engine = self._fresh_state(None)
         self.limiter = parts.limiter(config.limits)
         self.auth = parts.authenticator(config.api_token)
         self._abandoned: list[asyncio.Task[None]] = []  # only ever filled by a defect
+
+    def _fresh_state(self, client: httpx.AsyncClient | None) -> tuple[GatewayMetrics, Engine]:
+        """Metrics at zero and closed breakers. A request keeps the pair it started with, so work
+        still in flight across a reset counts in the old state, never in the new one."""
+        metrics = GatewayMetrics()
+        metrics.start_at_zero([p.name for p in self.config.providers])
+        return metrics, Engine(self.config, self.clock, metrics, self.parts, client)
+
+    async def reset(self, request: Request) -> Response:
+        """Back to the start state for the next test scenario: breakers closed, metrics at zero, and
+        requests already in flight make no further upstream attempts (they would reach whatever
+        listens at a provider's address next)."""
+        self.auth.check(request.headers.get("authorization", ""))
+        self.engine.retired = True
+        self.metrics, self.engine = self._fresh_state(self.engine.client)
+        log.info("state reset: breakers closed, metrics at zero (%d request(s) still in flight)",
+                 self.limiter.active + self.limiter.waiting)
+        return JSONResponse({"in_flight": self.limiter.active + self.limiter.waiting})
 
     async def chat_completions(self, request: Request) -> Response:
         self.auth.check(request.headers.get("authorization", ""))
         chat = parse_chat_request(await read_body(request, self.config.limits.max_body_bytes))
         cid = correlation_id(request)
         started = time.monotonic()
+        metrics, engine = self.metrics, self.engine
         slot = AsyncExitStack()
         await slot.enter_async_context(self.limiter.slot())
         try:
             if not chat.stream:
                 try:
-                    provider, transcript = await self.engine.complete(chat, cid)
+                    provider, transcript = await engine.complete(chat, cid)
                 except ServiceError:
-                    self._observe("error", "none", started)
+                    _observe(metrics, "error", "none", started)
                     raise
-                self._observe("ok", provider, started)
+                _observe(metrics, "ok", provider, started)
                 return JSONResponse(render.completion(cid, chat.model, transcript),
                                     headers={"X-Correlation-ID": cid})
-            committed = await self.engine.start_stream(chat, cid)
+            committed = await engine.start_stream(chat, cid)
         except BaseException:
             await slot.aclose()
             raise
-        return StreamingResponse(self._stream(committed, chat, cid, slot, started),
+        return StreamingResponse(self._stream(engine, committed, chat, cid, slot, started),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Correlation-ID": cid})
 
-    async def _stream(self, committed: Committed, chat: ChatRequest, cid: str, slot: AsyncExitStack,
-                      started: float) -> AsyncIterator[bytes]:
+    async def _stream(self, engine: Engine, committed: Committed, chat: ChatRequest, cid: str,
+                      slot: AsyncExitStack, started: float) -> AsyncIterator[bytes]:
         delivered = Transcript()
         outcome: bool | None = None
         finished = False
@@ -82,13 +100,13 @@ class Gateway:
                             yield data
                     break
                 except AttemptFailed as failure:
-                    self.metrics.streaming_errors.labels(str(failure.classification.category)).inc()
+                    engine.metrics.streaming_errors.labels(str(failure.classification.category)).inc()
                     log.warning("stream from provider=%s failed after commit: %s correlation_id=%s",
                                 committed.provider, failure.reason, cid)
                     committed.settle(None if failure.classification.category is Category.CONTEXT else False)
                     await committed.call.close()
                     if self.parts.retry_after_commit:
-                        committed = await self.engine.start_stream(chat, cid)
+                        committed = await engine.start_stream(chat, cid)
                         continue
                     yield render.sse(stream_failure_error(failure, committed.provider, delivered).envelope(cid))
                     finished = True
@@ -103,7 +121,7 @@ class Gateway:
             if finished or self.parts.close_upstream_on_disconnect:
                 await committed.call.close()
             await slot.aclose()
-            self._observe("ok" if outcome else "error", committed.provider, started)
+            _observe(engine.metrics, "ok" if outcome else "error", committed.provider, started)
 
     async def _events(self, committed: Committed) -> AsyncIterator[Event]:
         for event in committed.buffered:
@@ -119,9 +137,6 @@ class Gateway:
             if isinstance(item, AttemptFailed):
                 raise item
             yield item
-
-    def _observe(self, outcome: str, provider: str, started: float) -> None:
-        self.metrics.request_duration.labels(provider, outcome).observe((time.monotonic() - started) * 1000)
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -141,11 +156,18 @@ def build_app(raw_config: dict[str, Any], time_scale: float, parts: Components |
         _ = gateway.engine.client
         yield
 
-    return Starlette(routes=[Route("/health", gateway.health, methods=["GET"]),
-                             Route("/metrics", gateway.metrics_page, methods=["GET"]),
-                             Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"])],
+    routes = [Route("/health", gateway.health, methods=["GET"]),
+              Route("/metrics", gateway.metrics_page, methods=["GET"]),
+              Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"])]
+    if gateway.config.admin_reset:
+        routes.append(Route("/admin/reset", gateway.reset, methods=["POST"]))
+    return Starlette(routes=routes,
                      middleware=[Middleware(CorrelationIdMiddleware)],
                      exception_handlers=exception_handlers(parts.render_error), lifespan=lifespan)
+
+
+def _observe(metrics: GatewayMetrics, outcome: str, provider: str, started: float) -> None:
+    metrics.request_duration.labels(provider, outcome).observe((time.monotonic() - started) * 1000)
 
 
 async def _pump(call: UpstreamCall, queue: asyncio.Queue[Event | AttemptFailed | None]) -> None:

@@ -56,7 +56,9 @@ class GatewayConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetrySettings = field(default_factory=RetrySettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
-
+    # POST /admin/reset (with the api token) puts breakers and metrics back to their start state,
+    # so one long-running gateway can serve many test scenarios. Off unless configured.
+    admin_reset: bool = False
 
 
 def parse_config(raw: dict[str, Any]) -> GatewayConfig:
@@ -67,7 +69,10 @@ def parse_config(raw: dict[str, Any]) -> GatewayConfig:
     for provider in providers:
         if provider.kind not in ("openai", "anthropic", "gemini"):
             raise ValueError(f"provider {provider.name}: kind must be openai, anthropic or gemini")
+    admin_reset = raw.get("admin_reset", False)
+    if not isinstance(admin_reset, bool):
+        raise ValueError("admin_reset must be true or false")
     return GatewayConfig(token, providers, section(Limits, raw.get("limits"), "limits"),
                          section(Timeouts, raw.get("timeouts"), "timeouts"),
                          section(RetrySettings, raw.get("retry"), "retry"),
-                         section(BreakerSettings, raw.get("breaker"), "breaker"))
+                         section(BreakerSettings, raw.get("breaker"), "breaker"), admin_reset)

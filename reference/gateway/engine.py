@@ -38,12 +38,13 @@ class Committed:
 
 class Engine:
     def __init__(self, config: GatewayConfig, clock: ScaledClock, metrics: GatewayMetrics,
-                 parts: Components) -> None:
+                 parts: Components, client: httpx.AsyncClient | None = None) -> None:
         self.config, self.clock, self.metrics = config, clock, metrics
         self.classifier = parts.classifier()
         self.policy = parts.retry_policy(config.retry)
         self.breakers = {p.name: parts.breaker(config.breaker, clock) for p in config.providers}
-        self._client: httpx.AsyncClient | None = None
+        self._client = client
+        self.retired = False  # replaced by a reset: its requests make no further upstream attempts
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -115,6 +116,10 @@ class Engine:
         policy = self.policy
         while True:
             attempt += 1
+            if self.retired:
+                raise ServiceError("SERVICE_UNAVAILABLE", "the gateway was reset while this request was retrying",
+                                   {"retry_after_seconds": self.config.limits.retry_after,
+                                    "suggested_action": "Send the request again"})
             call = UpstreamCall(self.client, provider, chat, stream_upstream, self.config.timeouts, self.clock.scale,
                                 self.classifier, correlation_id)
             try:
