@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FAULTLINE = [sys.executable, "-m", "harness.cli"]
+STOP_TIMEOUT = 120  # a stopped run still tears down every scenario in flight
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,16 @@ def run_suite(reports: Path, workers: int = 2, pytest_args: tuple[str, ...] = ()
     command = FAULTLINE + ["run", "--reports-dir", str(reports), "--workers", str(workers)]
     command += ["--", *pytest_args] if pytest_args else []
     start = time.perf_counter()
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        try:
+            proc.communicate(timeout=timeout)
+        except BaseException:  # a timeout, Ctrl-C or SIGTERM: faultline stops its run as it would on Ctrl-C
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=STOP_TIMEOUT)
+            raise
     wall = time.perf_counter() - start
-    return SuiteRun(wall, completed.returncode, read_junit(reports / "junit.xml"), reports)
+    return SuiteRun(wall, proc.returncode, read_junit(reports / "junit.xml"), reports)
 
 
 def read_junit(path: Path) -> dict[str, Scenario]:

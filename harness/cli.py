@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from catalogue import PROFILES, catalogue
 from harness.coverage import scan_features
 from harness.report.recorder import REPORT_FILE
+from harness.stop_signals import run_in_own_group
 from harness.verdict import write_verdict
 from harness.verdict_merge import MergeError, merge_verdicts, read_verdict
 
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     command += [f"--profile={p}" for p in args.profile]
     command += ["--slow"] if args.slow else []
     command += ["-n", str(args.workers)] if args.workers > 0 else []
-    code = _wait_through_ctrl_c(command + passthrough)
+    code = run_in_own_group(command + passthrough, PROJECT_ROOT)
     if code not in (0, 1):
         if (reports / REPORT_FILE).exists():  # cut short: what did run is still reported
             print(f"faultline: run cut short; the report of what ran: {reports / REPORT_FILE}")
@@ -125,17 +125,6 @@ def allure_hint(reports: Path) -> str:
                 f"rendered to HTML here (the conformance report and JUnit XML do not need it)")
     return (f"faultline: Allure results in {results}; render them with: "
             f"npx --yes allure@3 generate {results} -o {reports / 'allure-report'}")
-
-
-def _wait_through_ctrl_c(command: list[str]) -> int:
-    """Ctrl-C reaches pytest too (one process group): let it stop its targets and remove its
-    containers rather than kill it, as subprocess.call would."""
-    with subprocess.Popen(command, cwd=PROJECT_ROOT) as proc:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                continue
 
 
 def _clauses(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from harness.errors import TargetFileError
 from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.schedule import HIVE_BACKOFF, scale_to_resolve
+from harness.stop_signals import install_stop_handlers
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
@@ -47,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    install_stop_handlers()
     if not config.getoption("time_factor") > 0:
         raise pytest.UsageError(f"--time-factor must be above 0, got {config.getoption('time_factor')}")
     try:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
+import pytest
+
 from harness.plugin import PROJECT_ROOT
+from harness.wait import wait_until
 
 
 def faultline(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,3 +62,50 @@ def test_clauses_lists_the_catalogue_with_coverage() -> None:
     listed = json.loads(faultline("clauses", "--json").stdout)
     assert {row["id"] for row in listed} >= {"GW-HEALTH-001", "HIVE-HEALTH-001"}
     assert all(row["scenarios"] for row in listed if row["id"] in ("GW-ENV-002", "HIVE-ENV-002"))
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(proc: psutil.Process) -> str | None:
+    """The process's command line while it runs (not a zombie), else None."""
+    try:
+        return " ".join(proc.cmdline()) if proc.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.Error:
+        return None
+
+
+def a_gateway_is_running(pid: int) -> bool:
+    return any("reference.gateway" in (alive(p) or "") for p in descendants(pid))
+
+
+@pytest.mark.parametrize("to", ["faultline alone", "its process group"])
+def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_nothing(tmp_path: Path, to: str) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--profile", "gateway", "--workers", "2",
+                             "--reports-dir", str(tmp_path / "reports")],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)}, start_new_session=True)
+    try:
+        wait_until(lambda: a_gateway_is_running(proc.pid), timeout=60.0, what="the run's first gateway")
+        started = descendants(proc.pid)
+        if to == "faultline alone":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 2, output[-3000:]  # pytest's "interrupted", not a verdict
+    assert "stopped by signal SIGTERM" in output, output[-3000:]
+    wait_until(lambda: not [p for p in started if alive(p)], timeout=15.0,
+               what="every process the run started to be gone",
+               describe=lambda: str(list(filter(None, map(alive, started)))))
+    assert [p.name for p in temp.iterdir() if p.name.startswith("faultline-")] == []

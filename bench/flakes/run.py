@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.stop_signals import install_stop_handlers  # noqa: E402
 from bench.suite_runs import PROJECT_ROOT, SuiteRun, run_suite  # noqa: E402
 
 HOG = "import os; os.sched_setaffinity(0, {0}) if hasattr(os, 'sched_setaffinity') else None\nwhile True: pass"
@@ -40,6 +41,7 @@ def cpu_hog(active: bool) -> Iterator[None]:
 
 
 def main() -> int:
+    install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--hog-runs", type=int, default=10, help="how many of the runs (the last ones) get a CPU hog")

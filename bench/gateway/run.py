@@ -21,6 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.stop_signals import install_stop_handlers  # noqa: E402
 from harness.fakes import script, start_provider, text_stream  # noqa: E402
 from harness.history import History  # noqa: E402
 from harness.plugin import DEFAULT_TARGETS  # noqa: E402
@@ -68,6 +69,7 @@ async def concurrent_streams(url: str, headers: dict[str, str], count: int) -> t
 
 
 def main() -> int:
+    install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--streams", type=int, default=200)

@@ -14,8 +14,10 @@ import argparse
 import asyncio
 import secrets
 import statistics
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.stop_signals import install_stop_handlers  # noqa: E402
 from fault_injection.gpu import worker_command  # noqa: E402
 from fault_injection.gpu.plan import Device, GpuPlan, WorkerDefaults, write_plan  # noqa: E402
 from harness.asgi_server import serve_app  # noqa: E402
@@ -82,14 +85,16 @@ def direct_spawns(loop: BackgroundLoop, env: dict[str, str], model: str, count: 
 
 
 def main() -> int:
+    install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     parser = argparse.ArgumentParser()
     parser.add_argument("--spawns", type=int, default=8)
     parser.add_argument("--inferences", type=int, default=200)
     args = parser.parse_args()
-    import os
-    import tempfile
+    with tempfile.TemporaryDirectory(prefix="faultline-bench-hive-") as work:
+        return measure(args, Path(work))
 
-    work = Path(tempfile.mkdtemp(prefix="faultline-bench-hive-"))
+
+def measure(args: argparse.Namespace, work: Path) -> int:
     plan = write_plan(GpuPlan((Device(0),), WorkerDefaults(tokens_per_inference=4, token_interval_seconds=0.0), 1.0),
                       work / "plan.json")
     env = {**os.environ, "FAULTLINE_GPU_PLAN": str(plan)}

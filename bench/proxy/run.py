@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from harness.stop_signals import install_stop_handlers  # noqa: E402
+
 ROUND_TRIPS = 3000
 MESSAGE = b"m" * 64
 CONCURRENT = 100
@@ -142,6 +146,7 @@ async def concurrent_round_trips(port: int) -> tuple[float, LatencyResult]:
 
 
 def main() -> int:
+    install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     began = time.monotonic()
     api_port = free_port()
     base = f"http://127.0.0.1:{api_port}"

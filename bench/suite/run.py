@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.stop_signals import install_stop_handlers  # noqa: E402
 from bench.suite_runs import PROJECT_ROOT, SuiteRun, run_suite  # noqa: E402
 
 
@@ -56,6 +57,7 @@ def waiting_floor(full: SuiteRun, doubled: SuiteRun) -> tuple[float, list[str]]:
 
 
 def main() -> int:
+    install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-serial", action="store_true", help="leave out run C (the longest)")
     args = parser.parse_args()

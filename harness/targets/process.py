@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from harness.errors import TargetStartError
 from harness.history import EventKind
 from harness.ports import free_port
 from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
+from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
 from harness.targets.logs import log_tail, log_text
 from harness.targets.render import render
@@ -39,44 +41,58 @@ class ProcessTarget:
         self.spec = spec
 
     def start(self, context: TargetContext) -> RunningProcess:
+        root: Path | None = None
+        running: RunningProcess | None = None
+        try:
+            with stop_requests_deferred():  # what is made must be known, to be removed
+                root = Path(tempfile.mkdtemp(prefix=f"faultline-{self.spec.name}-"))
+            running = self._prepare(context, root)
+            with stop_requests_deferred():
+                running.launch()
+            running.wait_ready()
+        except BaseException:
+            if running is not None:
+                running.stop()  # removes the directory too
+            elif root is not None:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+        return running
+
+    def _prepare(self, context: TargetContext, root: Path) -> RunningProcess:
+        """The rendered config, command and environment, in the target's private directory."""
         spec, section = self.spec, self.spec.process
         assert section is not None
-        root = Path(tempfile.mkdtemp(prefix=f"faultline-{spec.name}-"))
         temp_dir = root / "tmp"
         temp_dir.mkdir()
         port = free_port()
         values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
                               base_url=f"http://127.0.0.1:{port}")
-        try:
-            if spec.config is not None:
-                config_path = root / spec.config.file
-                config_path.write_text(render(spec.config.template, values, path=spec.path,
-                                              key="config.template"), encoding="utf-8")
-                values["config_file"] = str(config_path)
-            command = [render(arg, values, path=spec.path, key=f"process.command[{i}]")
-                       for i, arg in enumerate(section.command)]
-            env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
-                                    for k, v in section.env.items()}}
-            cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
-        except BaseException:
-            shutil.rmtree(root, ignore_errors=True)
-            raise
+        if spec.config is not None:
+            config_path = root / spec.config.file
+            config_path.write_text(render(spec.config.template, values, path=spec.path,
+                                          key="config.template"), encoding="utf-8")
+            values["config_file"] = str(config_path)
+        command = [render(arg, values, path=spec.path, key=f"process.command[{i}]")
+                   for i, arg in enumerate(section.command)]
+        env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
+                                for k, v in section.env.items()}}
+        cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
         marker = uuid.uuid4().hex
         env[MARKER_ENV] = marker
-        running = RunningProcess(spec, context, root, temp_dir, port, marker)
-        running.launch(command, env, cwd)
-        try:
-            running.wait_ready()
-        except BaseException:
-            running.stop()
-            raise
-        return running
+        return RunningProcess(spec, context, root, temp_dir, port, marker, Launch(command, env, cwd))
+
+
+@dataclass(frozen=True)
+class Launch:
+    command: list[str]
+    env: dict[str, str]
+    cwd: str | None
 
 
 class RunningProcess:
     def __init__(self, spec: TargetSpec, context: TargetContext, root: Path, temp_dir: Path,
-                 port: int, marker: str) -> None:
-        self.spec, self.context, self.root = spec, context, root
+                 port: int, marker: str, launch: Launch) -> None:
+        self.spec, self.context, self.root, self._launch = spec, context, root, launch
         self.name = spec.name
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
@@ -102,14 +118,14 @@ class RunningProcess:
         if self.context.recorder is not None:
             self.context.recorder.record(kind, f"target:{self.name}", **data)
 
-    def launch(self, command: list[str], env: dict[str, str], cwd: str | None) -> None:
+    def launch(self) -> None:
+        command, env, cwd = self._launch.command, self._launch.env, self._launch.cwd
         with self.log_path.open("wb") as log:
             try:
                 # A new session keeps the terminal's Ctrl-C away from it: the harness stops it itself.
                 self._popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                                env=env, cwd=cwd, start_new_session=True)
             except OSError as exc:
-                shutil.rmtree(self.root, ignore_errors=True)
                 raise TargetStartError(self.name, f"cannot run {command[0]!r}: {exc.strerror}") from None
         self._record(EventKind.PROCESS_START, pid=self._popen.pid, argv=command)
 
