@@ -50,22 +50,23 @@ def primary_address() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
-@pytest.fixture
-def resettable_gateway(primary_address: str) -> Iterator[RunningTarget]:
-    running = start_reference_gateway(primary_address, admin_reset=True)
+def running_gateway(primary_address: str, admin_reset: bool) -> Iterator[RunningTarget]:
+    running = start_reference_gateway(primary_address, admin_reset)
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def resettable_gateway(primary_address: str) -> Iterator[RunningTarget]:
+    yield from running_gateway(primary_address, admin_reset=True)
 
 
 @pytest.fixture
 def plain_gateway(primary_address: str) -> Iterator[RunningTarget]:
-    running = start_reference_gateway(primary_address, admin_reset=False)
-    try:
-        yield running
-    finally:
-        running.stop()
+    """Configured without the reset route: the reference offers it only when asked to."""
+    yield from running_gateway(primary_address, admin_reset=False)
 
 
 def url_target_file(tmp_path: Path, running: RunningTarget, primary_address: str, reset: str | None) -> Path:
