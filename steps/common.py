@@ -120,7 +120,8 @@ def then_log_lacks(sut: RunningTarget, text: str) -> None:
 
 def _require_visible_log(sut: RunningTarget) -> None:
     if not getattr(sut, "log_visible", True):  # an empty log would prove nothing
-        pytest.skip(f"{sut.name} is not a process or container the harness started, so its log is not visible")
+        pytest.skip(f"{sut.name} is a running service whose target file declares no [url] log_file, so its log "
+                    f"is not visible")
 
 
 @then("the response carries a Retry-After of the cooldown left since the breaker opened")

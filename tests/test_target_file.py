@@ -109,6 +109,7 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
     (URL.replace('"gateway"', '"hive"'), "kind", "a hive cannot be verified while already running"),
     (URL.replace("[url]", "time_scale = 0.1\ncoarse_time_scale = 0.025\n[url]"), "coarse_time_scale",
      "keeps running at the one time scale it was started with (0.1)"),
+    (URL + 'log_file = "no-such.log"\n', "url.log_file", "cannot read"),
     (URL + 'reset = "/admin/reset"\n', "url.reset", "must be a method and a path, like \"POST /admin/reset\""),
     (URL + 'reset = "POST admin/reset"\n', "url.reset", "must be a method and a path"),
     (URL + 'reset = "post /admin/reset"\n', "url.reset", "methods: POST, PUT"),
@@ -131,7 +132,10 @@ def test_docker_and_url_files_load(tmp_path: Path) -> None:
     assert url.base_url == "http://127.0.0.1:8080" and url.url is not None and url.url.token == "t"
     assert [(p.name, p.kind, p.listen, p.api_key) for p in url.url.providers] == \
         [("primary", "openai", "127.0.0.1:18001", "k")]
-    assert url.url.reset is None
+    assert url.url.reset is None and url.url.log_file is None
+    (tmp_path / "gw.log").write_text("")
+    logged = load_target_file(write(tmp_path, URL + 'log_file = "gw.log"\n')).url
+    assert logged is not None and logged.log_file == tmp_path / "gw.log"  # relative to the target file
     reset = load_target_file(write(tmp_path, URL + 'reset = "POST /admin/reset"\n')).url
     assert reset is not None and reset.reset is not None
     assert (reset.reset.method, reset.reset.path) == ("POST", "/admin/reset")

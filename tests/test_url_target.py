@@ -5,7 +5,8 @@ The contract (docs/verify.md): the service was started with a config whose provi
 fixed loopback addresses, and its target file declares them in [url] providers together with the
 token; during each scenario the harness's proxy for each provider listens at its declared address.
 Scenarios that need other providers or limits skip with that reason, so the whole profile runs
-against four deployments side by side, one per provider chain the scenarios use. One instance
+against four deployments side by side, one per provider chain the scenarios use; their target
+files name the files the services log to, so the log steps read this scenario's lines there. One instance
 serves every scenario, so state carries over: with a [url] reset request the harness puts it back
 to its start state before each scenario; without one, the @fresh-instance scenarios (those that
 leave a failure on a breaker's count or read metric values) skip with that reason. The runs are
@@ -82,7 +83,8 @@ def running(gateway: Deployment, admin_reset: bool) -> Iterator[RunningTarget]:
         started.stop()
 
 
-def url_target_file(directory: Path, gateway: Deployment, service: RunningTarget, reset: str | None) -> Path:
+def url_target_file(directory: Path, gateway: Deployment, service: RunningTarget, reset: str | None,
+                    log_file: Path | None = None) -> Path:
     providers = ", ".join(f'{{name = "{p.name}", kind = "{p.kind}", listen = "{p.listen}", api_key = "{p.api_key}"}}'
                           for p in gateway.providers)
     target = directory / f"{gateway.name}.toml"
@@ -96,6 +98,7 @@ features = {json.dumps(sorted(REFERENCE.features))}
 base_url = "{service.base_url}"
 token = "{TOKEN}"
 {f'reset = "{reset}"' if reset else ""}
+{f'log_file = "{log_file}"' if log_file else ""}
 providers = [{providers}]
 ''', encoding="utf-8")
     return target
@@ -116,18 +119,18 @@ def results(verdict: dict[str, Any], *clause_ids: str) -> set[str]:
 
 
 STATEFUL = ("GW-BREAKER-001", "GW-BREAKER-008", "GW-RETRY-004", "GW-OBS-003", "GW-TIMEOUT-001")
-# What no fixed deployment can show: limits or a streaming flag set per scenario, and the gateway's
-# log (the harness does not see a running service's log).
+# What no fixed deployment can show: limits or a streaming flag set per scenario.
 NEEDS_A_STARTED_GATEWAY = {"GW-LIMIT-001", "GW-LIMIT-002", "GW-LIMIT-003", "GW-LIMIT-004", "GW-LIMIT-005",
-                           "GW-HEALTH-002", "GW-FALLBACK-001",
-                           "GW-OBS-002", "GW-AUTH-002", "GW-ENV-003", "GW-RETRY-011"}
+                           "GW-HEALTH-002", "GW-FALLBACK-001"}
+LOG_CLAUSES = ("GW-OBS-002", "GW-AUTH-002", "GW-ENV-003", "GW-RETRY-011")
 
 
 def test_with_a_reset_request_the_whole_gateway_profile_passes_against_running_gateways(tmp_path: Path) -> None:
     gateways = the_chains_the_scenarios_use()
     with ExitStack() as stack:
-        targets = [url_target_file(tmp_path, g, stack.enter_context(running(g, admin_reset=True)), RESET)
-                   for g in gateways]
+        services = [stack.enter_context(running(g, admin_reset=True)) for g in gateways]
+        targets = [url_target_file(tmp_path, g, service, RESET, log_file=service.log_path)  # type: ignore[attr-defined]
+                   for g, service in zip(gateways, services)]
         done, verdicts = run_gateway_profile(targets, tmp_path / "reports")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert sorted(verdicts) == sorted(g.name for g in gateways)
@@ -152,6 +155,8 @@ def test_without_a_reset_request_the_scenarios_that_need_a_fresh_instance_skip_w
     assert results(verdict, *STATEFUL) == {"skipped"}
     assert results(verdict, "GW-AUTH-004", "GW-STREAM-001", "GW-INPUT-005") == {"passed"}
     assert "declares no [url] reset request to put it back to its start state" in done.stdout
+    assert results(verdict, *LOG_CLAUSES[:3]) == {"skipped"}  # no [url] log_file either
+    assert "declares no [url] log_file, so its log is not visible" in done.stdout
 
 
 def test_a_reset_request_the_service_refuses_stops_each_scenario_with_its_answer(tmp_path: Path) -> None:

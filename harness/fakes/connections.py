@@ -51,10 +51,14 @@ class ConnectionTracker:
     def closed(self, transport: asyncio.Transport, exc: Exception | None) -> None:
         peer = _peer(transport)
         with self._lock:
-            connection = self._open.pop(peer, None)
-        if connection is not None:
+            connection = self._open.get(peer)
+            if connection is None:
+                return
+            # Recorded before the count drops: a step that sees the count fall finds the close in
+            # the history it then judges from.
             self._recorder.record(EventKind.CONNECTION_CLOSE, self._source, connection=connection.id,
                                   peer_port=peer[1], error=None if exc is None else repr(exc))
+            del self._open[peer]
 
     def count(self) -> int:
         with self._lock:

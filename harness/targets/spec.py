@@ -7,6 +7,7 @@
     [process]   command = [...], env = {...}, cwd = "..."
     [docker]    image = "repo/name:tag", command = [...], entrypoint = [...], env = {...}, user = "1000:1000"
     [url]       base_url = "http://127.0.0.1:8080", token = "...", reset = "POST /admin/reset",
+                log_file = "/var/log/mygw.log",
                 providers = [{name = "primary", kind = "openai", listen = "127.0.0.1:18001", api_key = "..."}]
     [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
     [readiness] path = "/health", status = 200, timeout = 20
@@ -34,7 +35,7 @@ CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
     "process": {"command", "env", "cwd"},
     "docker": {"image", "command", "entrypoint", "env", "user"},
-    "url": {"base_url", "token", "providers", "reset"},
+    "url": {"base_url", "token", "providers", "reset", "log_file"},
     "config": {"file", "template", "template_file"},
     "readiness": {"path", "status", "timeout"},
     "cli": {"command", *CLI_OPERATIONS},
@@ -93,13 +94,14 @@ class ResetHook:
 @dataclass(frozen=True)
 class UrlSection:
     """An implementation that is already running; the harness cannot render its config, so the
-    file declares the settings it runs with: the token it accepts, the providers it calls, and
-    the request that resets its state, if it has one."""
+    file declares the settings it runs with: the token it accepts, the providers it calls, and,
+    if it has them, the request that resets its state and the file it logs to."""
 
     base_url: str
     token: str | None = None
     providers: tuple[FixedProvider, ...] = ()
     reset: ResetHook | None = None
+    log_file: Path | None = None    # where the service writes its log, for the log steps
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,21 @@ def _url(check: _Checker, raw: Mapping[str, Any], profile: str) -> UrlSection:
     for index, listen in enumerate(listens):
         if listens.index(listen) != index:
             raise check.fail(f"url.providers[{index}].listen", f"{listen} is already another provider's address")
-    return UrlSection(url.rstrip("/"), token, tuple(providers), _reset_hook(check, table))
+    return UrlSection(url.rstrip("/"), token, tuple(providers), _reset_hook(check, table), _log_file(check, table))
+
+
+def _log_file(check: _Checker, table: Mapping[str, Any]) -> Path | None:
+    name = check.get(table, "log_file", str, "url.", default=None)
+    if name is None:
+        return None
+    path = check.path.parent / name
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise check.fail("url.log_file", f"cannot read {path}: {exc.strerror}; give the file the running "
+                                         f"service writes its log to, or leave the key out") from None
+    return path
 
 
 def _reset_hook(check: _Checker, table: Mapping[str, Any]) -> ResetHook | None:

@@ -11,6 +11,7 @@ import httpx
 
 from harness.errors import TargetStartError
 from harness.targets.base import TargetContext
+from harness.targets.logs import log_size, log_tail, log_text
 from harness.targets.spec import ResetHook, TargetSpec
 from harness.wait import wait_until
 
@@ -74,21 +75,26 @@ class RunningUrl:
     pid = None
     temp_dir: Path | None = None
     run_marker = None
-    log_visible = False  # log steps skip rather than pass on an empty log
 
     def __init__(self, spec: TargetSpec) -> None:
-        assert spec.base_url is not None
+        assert spec.url is not None
         self.name = spec.name
-        self.base_url = spec.base_url
+        self.base_url = spec.url.base_url
+        self.log_file = spec.url.log_file
+        # Without a log file, log steps skip rather than pass on an empty log.
+        self.log_visible = self.log_file is not None
+        self._log_from = log_size(self.log_file) if self.log_file else 0  # this scenario's lines only
 
     def is_running(self) -> bool:
         return True
 
     def log_tail(self, lines: int = 40) -> str:
-        return "(an already running url target: its log is not visible to the harness)"
+        if self.log_file is None:
+            return "(an already running url target without [url] log_file: its log is not visible to the harness)"
+        return log_tail(self.log_file, lines, since=self._log_from)
 
     def log_text(self) -> str:
-        return ""
+        return log_text(self.log_file, since=self._log_from) if self.log_file else ""
 
     def stop(self) -> None:
         """Not ours to stop."""
