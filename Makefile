@@ -4,20 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: conformance test clean chromium
+.PHONY: conformance test lint clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[sdk-check]"
+	$(BIN)/python -m pip install --quiet -e ".[sdk-check,dev]"
 	@touch $(STAMP)
 
 conformance: $(STAMP)
 	$(BIN)/faultline run $(ARGS)
 
-test: $(STAMP) chromium
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# The project's own lint and strict type check (settings in pyproject.toml); `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The report's browser test needs Debian's chromium; it skips, saying why, where it cannot be installed.
 chromium:

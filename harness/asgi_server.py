@@ -76,7 +76,6 @@ async def serve_on_socket(app: Any, sock: socket.socket, **config: Any) -> Serve
     settings: dict[str, Any] = {"log_level": "warning", "lifespan": "off", "access_log": False}
     settings.update(config)
     server = PromptServer(uvicorn.Config(app, **settings))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

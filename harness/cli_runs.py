@@ -22,7 +22,8 @@ class CliRun:
     elapsed: float
 
     def describe(self) -> str:
-        return f"exit {self.exit_code} after {self.elapsed:.2f}s\nstdout: {self.stdout[-800:]}\nstderr: {self.stderr[-800:]}"
+        return (f"exit {self.exit_code} after {self.elapsed:.2f}s\nstdout: {self.stdout[-800:]}\n"
+                f"stderr: {self.stderr[-800:]}")
 
 
 def cli_argv(spec: TargetSpec, operation: str, values: Mapping[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from catalogue import Vocabulary
 from harness.exchange import Exchange
@@ -28,7 +28,7 @@ def envelope_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
         problems.append("error.correlation_id is empty")
     if code not in vocabulary:
         return problems + [f"error.code {code!r} is not in the closed vocabulary"]
-    entry = vocabulary[code]
+    entry = vocabulary[cast(str, code)]  # in the vocabulary, so one of its str codes
     if entry.status != exchange.status:
         problems.append(f"{code} must be sent with HTTP {entry.status}, got {exchange.status}")
     problems += [f"details.{key} is missing (required for {code})"

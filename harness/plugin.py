@@ -205,7 +205,7 @@ def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float
         return target_spec.time_scale  # a running service keeps the scale it was started with
     if request.node.get_closest_marker("slow"):
         return 1.0
-    factor = request.config.getoption("time_factor")
+    factor: float = request.config.getoption("time_factor")
     if request.node.get_closest_marker(COARSE_TIMING):
         return min(1.0, target_spec.coarse_time_scale * factor)
     if request.node.get_closest_marker(FINE_TIMING):

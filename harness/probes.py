@@ -43,7 +43,7 @@ def processes_with_argument(flag: str, value: str) -> list[LeftoverProcess]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         argv = proc.info.get("cmdline") or []
-        pairs = zip(argv, argv[1:])
+        pairs = zip(argv, argv[1:], strict=False)
         if any(a == flag and b == value for a, b in pairs) or f"{flag}={value}" in argv:
             described = _describe(proc)
             if described is not None:

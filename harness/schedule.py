@@ -99,7 +99,7 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
     server-provided Retry-After, say).
     """
     times = sorted(attempt_times)
-    delays = tuple(b - a for a, b in zip(times, times[1:]))
+    delays = tuple(b - a for a, b in zip(times, times[1:], strict=False))
     overrides = overrides or {}
     windows: list[Window] = []
     violations: list[Violation] = []
@@ -153,7 +153,7 @@ def jitter_offsets(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, 
     offsets = []
     for attempt_times in calls:
         times = sorted(attempt_times)
-        for retry, (a, b) in enumerate(zip(times, times[1:]), start=1):
+        for retry, (a, b) in enumerate(zip(times, times[1:], strict=False), start=1):
             base = schedule.base(retry) * time_scale
             window = schedule.window(retry).scaled(time_scale)
             offsets.append(JitterOffset(retry, (b - a) - base, Window(window.low - base, window.high - base),

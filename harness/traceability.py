@@ -9,8 +9,9 @@ fails collection, so a typo in a tag can never leave a scenario silently untrace
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 from pytest_bdd.steps import step_function_context_registry
@@ -21,6 +22,7 @@ FEATURE_TAG_PREFIX = "feature-"
 COARSE_TIMING = "coarse-timing"
 FINE_TIMING = "fine-timing"
 FRESH_INSTANCE = "fresh-instance"
+PLAIN_TAGS: dict[str, str]
 PLAIN_TAGS = {"slow": "runs at time scale 1 to prove the real spec values",
               COARSE_TIMING: "sits through whole retry cycles, cooldowns or timeouts and resolves nothing "
                              "finer, so it runs at the target's coarse_time_scale",
@@ -69,7 +71,8 @@ class ScenarioInfo:
 
 def scenario_info(function: object, catalogue: Catalogue) -> ScenarioInfo | None:
     """The scenario behind a pytest-bdd test function, or None for ordinary tests."""
-    template = scenario_wrapper_template_registry.get(function)  # type: ignore[arg-type]
+    # A weak-key lookup: anything that is not a registered scenario function, callable or not, gives None.
+    template = scenario_wrapper_template_registry.get(cast(Callable[..., object], function))
     if template is None:
         return None
     tags = set(template.tags) | set(template.feature.tags)

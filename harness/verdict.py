@@ -84,7 +84,8 @@ class ScenarioRecord:
                payload: dict[str, Any]) -> ScenarioRecord:
         return dataclasses.replace(
             self, outcome=min(self.outcome, outcome, key=RANK.index), duration=self.duration + duration,
-            failure=self.failure or failure, reason=self.reason or reason, evidence={**self.evidence, **payload.get("evidence", {})},
+            failure=self.failure or failure, reason=self.reason or reason,
+            evidence={**self.evidence, **payload.get("evidence", {})},
             checks=self.checks + tuple(payload.get("checks", ())),
             arrivals=self.arrivals or payload.get("arrivals"))
 

@@ -253,6 +253,7 @@ def assert_jittered(history: History, title: str, times: list[float], attempts_p
         violation = check_jitter(calls, schedule, time_scale=time_scale, tolerance=tolerance)
     except Undecidable as exc:
         pytest.skip(f"jitter cannot be checked: {exc}")
-    record_check(history, jitter_check(title, jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance),
+    record_check(history, jitter_check(title,
+                                       jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance),
                                        violation, tolerance=tolerance, note=window_note(time_scale, tolerance)))
-    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:])]}"
+    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:], strict=False)]}"

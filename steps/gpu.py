@@ -43,7 +43,8 @@ def given_ignore_sigterm(hive_rig: HiveRig, index: int) -> None:
     hive_rig.gpu.add_fault(index, ignore_sigterm=True)
 
 
-@given(parsers.re(r"workers on GPU (?P<index>\d+) (?P<fault>crash|hang|run out of memory) after (?P<count>\d+) tokens?$"),
+@given(parsers.re(r"workers on GPU (?P<index>\d+) (?P<fault>crash|hang|run out of memory) "
+                  r"after (?P<count>\d+) tokens?$"),
        converters={"index": int, "count": int})
 def given_token_fault(hive_rig: HiveRig, index: int, fault: str, count: int) -> None:
     key = {"crash": "crash_after_tokens", "hang": "hang_after_tokens", "run out of memory": "oom_after_tokens"}[fault]

@@ -153,7 +153,8 @@ def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: flo
     assert len(times) >= number, f"provider {name} received only {len(times)} request(s)"
     verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, time_scale=time_scale,
                              tolerance=timing_tolerance, overrides={1: Window(seconds, seconds)})
-    record_check(history, schedule_check(f'gap of {seconds:g} spec seconds before request {number} to provider "{name}"',
+    record_check(history, schedule_check(f'gap of {seconds:g} spec seconds before request {number} '
+                                         f'to provider "{name}"',
                                          times[number - 2:number], verdict, first_attempt=number - 1,
                                          allowed_attempts=GATEWAY_BACKOFF.max_attempts,
                                          note=window_note(time_scale, timing_tolerance)))

@@ -279,6 +279,7 @@ def then_exits_in_time(sut: RunningTarget, time_scale: float, timing_tolerance: 
     started, timeout = time.monotonic(), TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0  # + process exit
     code = sut.wait_exit(timeout)  # type: ignore[attr-defined]
     record_check(history, process_exit_check(history, f"target:{sut.name}", started, started + timeout,
-                                             title="gateway exit within the cleanup timeout (+1 s for the process to end)",
+                                             title="gateway exit within the cleanup timeout "
+                                                   "(+1 s for the process to end)",
                                              note=window_note(time_scale, timing_tolerance)))
     assert code is not None, f"{sut.name} still running after the cleanup timeout:\n{sut.log_tail()}"

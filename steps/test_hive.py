@@ -234,7 +234,8 @@ def then_details_device(exchange: Exchange, device: int) -> None:
     assert error_details(exchange).get("device") == device, exchange.describe()
 
 
-@then(parsers.parse("the VRAM details say {required:d} MiB required and {available:d} MiB available on device {device:d}"))
+@then(parsers.parse("the VRAM details say {required:d} MiB required and {available:d} MiB available "
+                    "on device {device:d}"))
 def then_vram_details(exchange: Exchange, required: int, available: int, device: int) -> None:
     details = error_details(exchange)
     observed = (details.get("required_vram_mib"), details.get("available_vram_mib"), details.get("device"))
@@ -288,8 +289,8 @@ def then_list_exit_code(sut: RunningTarget, api_token: str, spawned: list[dict[s
 
     def reported() -> Any:
         listed = send("GET", sut.base_url + "/v1/workers/list", headers=bearer(api_token)).json()
-        return next((w.get("exit_code") for w in listed.get("workers", []) if w.get("id", w.get("worker_id")) == worker_id
-                     and w.get("exit_code") is not None), None)
+        return next((w.get("exit_code") for w in listed.get("workers", [])
+                     if w.get("id", w.get("worker_id")) == worker_id and w.get("exit_code") is not None), None)
 
     code = wait_until(lambda: reported() is not None and [reported()],
                       timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
@@ -345,7 +346,7 @@ def when_inference_in_flight(sut: RunningTarget, api_token: str, hive_rig: HiveR
     for _ in range(count):
         seen = len(of_kind(hive_rig.gpu.journal(), "inference_started"))
         in_flight.append(start_in_background(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token)))
-        wait_until(lambda: len(of_kind(hive_rig.gpu.journal(), "inference_started")) > seen,
+        wait_until(lambda seen=seen: len(of_kind(hive_rig.gpu.journal(), "inference_started")) > seen,
                    timeout=2.0 + TIMEOUTS.request * time_scale, what="the inference to reach a worker")
 
 

@@ -50,4 +50,5 @@ def run_suite(tmp_path: Path, profile: str, target: Path, marker: str, timeout: 
                 failed.append(name)
             elif case.find("skipped") is None:
                 passed.append(name)
-    return SuiteRun(completed.returncode, tuple(failed), tuple(passed), completed.stdout[-3000:] + completed.stderr[-2000:])
+    return SuiteRun(completed.returncode, tuple(failed), tuple(passed),
+                    completed.stdout[-3000:] + completed.stderr[-2000:])

@@ -82,7 +82,8 @@ def test_the_report_shows_the_failed_clause_with_its_evidence_and_timeline(faili
     assert doc.find_all("tr", data_clause=FAILED_CLAUSE)[0].attrs["data-result"] == "failed"
     failure = article_of(doc, FAILED_CLAUSE)
     assert "came too early" in failure.find_all("pre", class_="reason")[0].all_text()
-    evidence = {d.find_all("summary")[0].all_text(): d.all_text() for d in failure.find_all("details", class_="evidence")}
+    evidence = {d.find_all("summary")[0].all_text(): d.all_text()
+                for d in failure.find_all("details", class_="evidence")}
     assert {"scenario history", "requests the fake providers received", "active toxics"} <= set(evidence)
     log = next(name for name in evidence if name.startswith(failing_run.target_name))
     assert "429" in evidence["requests the fake providers received"] and evidence[log].strip()

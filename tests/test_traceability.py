@@ -124,4 +124,5 @@ def test_a_bad_target_file_is_a_usage_error_naming_file_and_key(pytester: pytest
     project(pytester, SCENARIO.format(tags="@GW-HEALTH-001"), target=TARGET.replace('kind = "url"', 'kind = "ur"'))
     result = run(pytester, "--target", "target.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{Path(pytester.path) / 'target.toml'}: [[]kind[]] must be one of process, docker, url*"])
+    result.stderr.fnmatch_lines([f"*{Path(pytester.path) / 'target.toml'}: "
+                                 "[[]kind[]] must be one of process, docker, url*"])

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from catalogue import catalogue
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
@@ -130,7 +129,7 @@ def test_with_a_reset_request_the_whole_gateway_profile_passes_against_running_g
     with ExitStack() as stack:
         services = [stack.enter_context(running(g, admin_reset=True)) for g in gateways]
         targets = [url_target_file(tmp_path, g, service, RESET, log_file=service.log_path)  # type: ignore[attr-defined]
-                   for g, service in zip(gateways, services)]
+                   for g, service in zip(gateways, services, strict=True)]
         done, verdicts = run_gateway_profile(targets, tmp_path / "reports")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert sorted(verdicts) == sorted(g.name for g in gateways)

@@ -67,7 +67,8 @@ def main() -> int:
     for number, hog, run in rows:
         ran = sum(1 for s in run.scenarios.values() if s.outcome != "skipped")
         failures = "<br>".join(f"{f.name}: {f.message}" for f in run.failures)
-        lines.append(f"| {number} | {'yes' if hog else 'no'} | {run.wall:.1f} | {ran} | {run.returncode} | {failures} |")
+        lines.append(f"| {number} | {'yes' if hog else 'no'} | {run.wall:.1f} | {ran} | {run.returncode} "
+                     f"| {failures} |")
     out = PROJECT_ROOT / "reports" / "flakes.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

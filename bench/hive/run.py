@@ -133,7 +133,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
             hub.stop()
     ms = 1e3
     print(f"spawn to ready: hive p50 {statistics.median(via_spawn) * ms:.1f} ms, worker by hand p50 "
-          f"{statistics.median(direct_spawn) * ms:.1f} ms, ratio {statistics.median(via_spawn) / statistics.median(direct_spawn):.2f}x")
+          f"{statistics.median(direct_spawn) * ms:.1f} ms, "
+          f"ratio {statistics.median(via_spawn) / statistics.median(direct_spawn):.2f}x")
     dp50, hp50 = statistics.median(direct) * ms, statistics.median(via) * ms
     print(f"streamed inference: direct p50 {dp50:.2f} ms, through the hive p50 {hp50:.2f} ms, "
           f"routing adds {hp50 - dp50:.2f} ms (ratio {hp50 / dp50:.2f}x)")

@@ -180,7 +180,7 @@ def main() -> int:
 
     added_p50 = proxy_rt.p50_ms - direct_rt.p50_ms
     added_p99 = proxy_rt.p99_ms - direct_rt.p99_ms
-    ratio = statistics.median(p / d for p, d in zip(proxy_runs, direct_runs))
+    ratio = statistics.median(p / d for p, d in zip(proxy_runs, direct_runs, strict=True))
     print(f"round trips ({ROUND_TRIPS} x {len(MESSAGE)} B, one connection)")
     print(f"  direct   p50 {direct_rt.p50_ms:.3f} ms  p99 {direct_rt.p99_ms:.3f} ms")
     print(f"  proxied  p50 {proxy_rt.p50_ms:.3f} ms  p99 {proxy_rt.p99_ms:.3f} ms")

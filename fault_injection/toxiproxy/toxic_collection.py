@@ -155,7 +155,7 @@ def _toxicity(value: object, default: float) -> float:
 
 def _build(toxic_type: str, attributes: Mapping[str, Any]) -> Toxic:
     try:
-        return build(REGISTRY[toxic_type], attributes)  # type: ignore[no-any-return]
+        return build(REGISTRY[toxic_type], attributes)
     except AttributeError400 as exc:
         raise errors.BAD_REQUEST_BODY.joined(str(exc)) from None
 

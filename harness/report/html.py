@@ -91,7 +91,8 @@ def _is_timed(record: ScenarioRecord, clauses: dict[str, Clause]) -> bool:
 
 def history_excerpt(text: str, lines: int = HISTORY_EXCERPT_LINES) -> str:
     rows = text.splitlines()
-    return "\n".join(rows if len(rows) <= lines else [f"({len(rows) - lines} earlier line(s) left out)"] + rows[-lines:])
+    return "\n".join(rows if len(rows) <= lines
+                     else [f"({len(rows) - lines} earlier line(s) left out)"] + rows[-lines:])
 
 
 def target_view(collector: VerdictCollector, name: str) -> TargetView:

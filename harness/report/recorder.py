@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -43,13 +43,13 @@ class VerdictRecorder:
         props = dict(report.user_properties)
         if "clauses" not in props:
             return
-        tolerance = props.get("timing_tolerance")
+        tolerance = props.get("timing_tolerance")  # the plugin records it as a formatted string
         self.collector.add_report(
             str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome_of(report),
             duration=report.duration, failure=report.longreprtext if report.failed else "",
             reason=crash_message(report) if report.failed else "",
             payload=getattr(report, PAYLOAD_ATTRIBUTE, None),
-            tolerance=float(tolerance) if tolerance is not None else None)
+            tolerance=float(cast(str, tolerance)) if tolerance is not None else None)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = str(excinfo.value).strip() or "interrupted (Ctrl-C)"

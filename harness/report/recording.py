@@ -33,7 +33,7 @@ def schedule_check(title: str, attempt_times: Sequence[float], verdict: Schedule
         return TimedCheck(title, (), verdict.ok, str(verdict), note)
     origin = times[0]
     lanes = [Lane(f"attempt {first_attempt}", (0.0,), constrained=False)]
-    for retry, (previous, current) in enumerate(zip(times, times[1:]), start=1):
+    for retry, (previous, current) in enumerate(zip(times, times[1:], strict=False), start=1):
         attempt = first_attempt + retry
         start = previous - origin
         windows: tuple[Span, ...] = ()

@@ -28,7 +28,7 @@ def nice_step(span: float, target_ticks: int = 6) -> float:
     if span <= 0:
         return 1.0
     raw = span / target_ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
+    magnitude: float = 10 ** math.floor(math.log10(raw))
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
 
 

@@ -235,7 +235,8 @@ def load_target_file(path: str | Path) -> TargetSpec:
     spec = TargetSpec(
         path=path, name=name, profile=profile, kind=kind,
         version=str(check.get(raw, "version", (str, int, float), default="unknown")),
-        time_scale=time_scale, coarse_time_scale=coarse_time_scale, features=frozenset(features), expected_failures=frozenset(expected),
+        time_scale=time_scale, coarse_time_scale=coarse_time_scale, features=frozenset(features),
+        expected_failures=frozenset(expected),
         process=_process(check, raw) if kind == "process" else None,
         docker=_docker(check, raw) if kind == "docker" else None,
         url=_url(check, raw, profile) if kind == "url" else None,
@@ -251,7 +252,7 @@ def load_target_file(path: str | Path) -> TargetSpec:
 
 
 def _table(check: _Checker, raw: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    table = check.get(raw, name, dict, default=None)
+    table: Mapping[str, Any] | None = check.get(raw, name, dict, default=None)
     if table is not None:
         check.unknown_keys(table, SECTION_KEYS[name], prefix=f"{name}.")
     return table
@@ -333,7 +334,7 @@ def _url(check: _Checker, raw: Mapping[str, Any], profile: str) -> UrlSection:
 
 
 def _log_file(check: _Checker, table: Mapping[str, Any]) -> Path | None:
-    name = check.get(table, "log_file", str, "url.", default=None)
+    name: str | None = check.get(table, "log_file", str, "url.", default=None)
     if name is None:
         return None
     path = check.path.parent / name

@@ -65,6 +65,7 @@ def too_large(limit: int) -> ServiceError:
 
 
 Render = Callable[[ServiceError, str], Response]
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def _default_render(error: ServiceError, cid: str) -> Response:
@@ -91,7 +92,7 @@ def _as_service_error(request: Request, exc: Exception) -> ServiceError:
                         {"suggested_action": "Retry later; report the correlation id if it persists"})
 
 
-def exception_handlers(render: Render = _default_render) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+def exception_handlers(render: Render = _default_render) -> dict[Any, Handler]:
     """Every error, expected or not, leaves as an envelope drawn by `render`."""
 
     async def handle(request: Request, exc: Exception) -> Response:

@@ -99,7 +99,8 @@ def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defe
 DEFECTS: dict[str, Defect[Components]] = {
     "retries-permanent": _defect("retries 400/401/403/404 like transient failures", ("GW-RETRY-002",),
                                  classifier=RetriesEverything),
-    "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",), classifier=CountsClientErrors),
+    "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",),
+                                  classifier=CountsClientErrors),
     "no-jitter": _defect("retry delays without jitter", ("GW-RETRY-010",),
                          retry_policy=lambda s: NoJitter(s, random.Random())),
     "jitter-beyond-bound": _defect("adds 20-50 % jitter on top of each delay instead of +/-10 % around it",
@@ -114,14 +115,16 @@ DEFECTS: dict[str, Defect[Components]] = {
                                      ("GW-RETRY-009",),
                                      retry_policy=lambda s: WaitsAnyRetryAfter(s, random.Random())),
     "too-many-attempts": _defect("one attempt more than allowed", ("GW-RETRY-005",), retry_policy=_seven_attempts),
-    "breaker-never-half-opens": _defect("an open breaker stays open forever", ("GW-BREAKER-004",), breaker=NeverHalfOpens),
+    "breaker-never-half-opens": _defect("an open breaker stays open forever", ("GW-BREAKER-004",),
+                                        breaker=NeverHalfOpens),
     "half-open-lets-all-through": _defect("a half-open breaker admits every call", ("GW-BREAKER-006",),
                                           breaker=HalfOpenLetsAllThrough),
     "success-keeps-count": _defect("a success does not reset the consecutive-failure count",
                                    ("GW-BREAKER-008",), breaker=SuccessKeepsCount),
     "one-breaker-for-all": _defect("one breaker shared by every provider", ("GW-BREAKER-009",),
                                    breaker=one_shared_breaker()),
-    "capacity-off-by-one": _defect("admits one request more than its capacity", ("GW-LIMIT-002",), limiter=OffByOneLimiter),
+    "capacity-off-by-one": _defect("admits one request more than its capacity", ("GW-LIMIT-002",),
+                                   limiter=OffByOneLimiter),
     "timeout-35s": _defect("upstream timeout of 35 s instead of 25 s", ("GW-TIMEOUT-003",), configure=_slow_timeout),
     "retries-after-first-byte": _defect("retries a stream after bytes reached the client (duplicates)",
                                         ("GW-STREAM-005", "GW-STREAM-006"),
@@ -131,7 +134,8 @@ DEFECTS: dict[str, Defect[Components]] = {
                                             close_upstream_on_disconnect=False),
     "bare-envelope": _defect("error envelopes without suggested_action or Retry-After", ("GW-VOC-003",),
                              render_error=_bare_envelope),
-    "echoes-token": _defect("repeats the presented token in the 403 message", ("GW-ENV-003",), authenticator=EchoesToken),
+    "echoes-token": _defect("repeats the presented token in the 403 message", ("GW-ENV-003",),
+                            authenticator=EchoesToken),
 }
 
 

@@ -98,7 +98,8 @@ class Engine:
             raise failure_error(last, self.config.limits.retry_after)
         wait = min(waits)
         raise ServiceError("CIRCUIT_BREAKER_OPEN", "every provider's circuit breaker is open",
-                           {"retry_after_seconds": round(wait, 3), "suggested_action": f"Retry after {wait:.0f} seconds"},
+                           {"retry_after_seconds": round(wait, 3),
+                            "suggested_action": f"Retry after {wait:.0f} seconds"},
                            headers={"Retry-After": str(max(1, int(wait + 0.999)))})
 
     def _fallback(self, provider: ProviderConfig, why: str, has_next: bool, correlation_id: str) -> None:

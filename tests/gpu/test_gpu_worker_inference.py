@@ -21,7 +21,8 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
-def ready(spawn_worker: SpawnWorker, callback: CallbackReceiver, faults: DeviceFaults, tokens: int = 5) -> RunningWorker:
+def ready(spawn_worker: SpawnWorker, callback: CallbackReceiver, faults: DeviceFaults,
+          tokens: int = 5) -> RunningWorker:
     worker = spawn_worker(gpu_plan(faults, tokens=tokens), callback.url)
     worker.wait_for("ready_callback")
     worker.wait_listening()

@@ -20,7 +20,7 @@ class Upstream:
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(DEFAULT_TIMEOUT)
-        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]:d}"
         self._accepted: list[socket.socket] = []
 
     def accept(self) -> socket.socket:
@@ -51,7 +51,7 @@ class EchoServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._echo, "127.0.0.1", 0)
-        self.address = "127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        self.address = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]:d}"
 
     async def _echo(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)

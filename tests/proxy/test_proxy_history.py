@@ -28,7 +28,7 @@ def test_connections_are_recorded_open_and_closed(api: httpx.Client, upstream: U
         (opened,) = history.wait_for(EventKind.CONNECTION_OPEN, "proxy:db")
         assert opened.source == "proxy:db"
         assert opened.data["upstream"] == upstream.address
-        assert opened.data["client"] == "127.0.0.1:%d" % client.getsockname()[1]
+        assert opened.data["client"] == f"127.0.0.1:{client.getsockname()[1]:d}"
     closed = history.wait_for(EventKind.CONNECTION_CLOSE, "proxy:db")
     assert len(closed) == 1 and closed[0].data["client"] == opened.data["client"]
 

@@ -32,7 +32,7 @@ def hub(loop: BackgroundLoop) -> Iterator[SyncHub]:
 
 def gaps(hub: SyncHub, path_part: str) -> list[float]:
     times = [r.t for r in hub.requests if path_part in r.path]
-    return [(b - a) / SCALE for a, b in zip(times, times[1:])]
+    return [(b - a) / SCALE for a, b in zip(times, times[1:], strict=False)]
 
 
 def test_transient_failures_are_retried_on_the_schedule_and_logged(tmp_path: Path, hub: SyncHub) -> None:
@@ -43,7 +43,7 @@ def test_transient_failures_are_retried_on_the_schedule_and_logged(tmp_path: Pat
         assert Path(answer.json()["local_path"]).stat().st_size == 4096
         measured = gaps(hub, "/api/models/")
         assert len(measured) == 3
-        for base, gap in zip([1, 2, 4], measured):
+        for base, gap in zip([1, 2, 4], measured, strict=True):
             assert base <= gap <= base + 1 + TOLERANCE / SCALE, measured
         cid = answer.headers["x-correlation-id"]
         for n in (2, 3, 4):
