@@ -11,24 +11,24 @@ from pathlib import Path
 import pytest
 
 from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
-from harness.calibration import Calibration, calibrate
+from harness.calibration import ToleranceMonitor
 from harness.errors import TargetFileError
 from harness.history import History
 from harness.portal import BackgroundLoop
-from harness.schedule import HIVE_BACKOFF, scale_to_resolve
 from harness.stop_signals import install_stop_handlers
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
-from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FINE_TIMING, FRESH_INSTANCE,
-                                  async_step_definitions, registered_markers, scenario_info, tag_problems)
+from harness.timing import TOLERANCE_PROPERTY, Resolution, ScenarioTiming, choose_scale, resolutions_of
+from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FRESH_INSTANCE, async_step_definitions,
+                                  registered_markers, scenario_info, scenario_step_texts, tag_problems)
 from harness.verdict import VerdictCollector
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NARROWEST_JITTER_WINDOW = HIVE_BACKOFF.window(1).high - HIVE_BACKOFF.window(1).low  # spec seconds
 DEFAULT_TARGETS = {profile: PROJECT_ROOT / "targets" / f"reference-{profile}.toml" for profile in PROFILES}
 CATALOGUE_KEY = pytest.StashKey[Catalogue]()
 TARGETS_KEY = pytest.StashKey[dict[str, list[TargetSpec]]]()
+RESOLUTIONS_KEY = pytest.StashKey[list[Resolution]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -157,6 +157,8 @@ def _spec_of(item: pytest.Item) -> TargetSpec | None:
 def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalogue,  # type: ignore[no-untyped-def]
                         config: pytest.Config) -> None:
     clause_ids = [c.id for c in info.clauses]
+    example = getattr(item, "callspec", None) and item.callspec.params.get("_pytest_bdd_example")  # type: ignore[attr-defined]
+    item.stash[RESOLUTIONS_KEY] = resolutions_of(scenario_step_texts(getattr(item, "obj", None), example))
     item.user_properties += [("clauses", ",".join(clause_ids)), ("target", spec.name),
                              ("profile", spec.profile)]
     row_tags = {m.name.removeprefix(FEATURE_TAG_PREFIX) for m in item.iter_markers()
@@ -196,37 +198,45 @@ def history(request: pytest.FixtureRequest, evidence: Evidence) -> Iterator[Hist
     recorded.close()
 
 
+@pytest.fixture(scope="session")
+def tolerance_monitor() -> Iterator[ToleranceMonitor]:
+    """Measures the timing tolerance for as long as this worker runs; checks read it when they judge."""
+    with ToleranceMonitor() as monitor:
+        yield monitor
+
+
 @pytest.fixture
-def time_scale(request: pytest.FixtureRequest, target_spec: TargetSpec) -> float:
-    """Spec seconds to real seconds for this scenario: 1 for @slow scenarios, the target's coarse
-    scale for scenarios whose timed checks resolve nothing finer than a timeout or cooldown, and
-    for @fine-timing ones at least the scale at which the hive's 1 s jitter window is resolvable."""
+def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
+           tolerance_monitor: ToleranceMonitor) -> ScenarioTiming:
+    """This scenario's time scale and the clock each of its timed checks judges with.
+
+    The scale is 1 for @slow scenarios; otherwise the target's (its coarse scale for scenarios
+    that sit through whole retry cycles, cooldowns and timeouts), raised where the finest timed
+    check among the scenario's steps could not decide at the tolerance measured now. A running
+    (url) target keeps the scale it was started with, so there a check may turn out undecidable."""
+    node = request.node
+
+    def used(tolerance: float) -> None:
+        node.user_properties.append((TOLERANCE_PROPERTY, f"{tolerance:.6f}"))
+
     if target_spec.url is not None:
-        return target_spec.time_scale  # a running service keeps the scale it was started with
-    if request.node.get_closest_marker("slow"):
-        return 1.0
-    factor: float = request.config.getoption("time_factor")
-    if request.node.get_closest_marker(COARSE_TIMING):
-        return min(1.0, target_spec.coarse_time_scale * factor)
-    if request.node.get_closest_marker(FINE_TIMING):
-        # A loaded machine measures a larger tolerance; the jitter window must still dwarf it.
-        needed = scale_to_resolve(NARROWEST_JITTER_WINDOW, request.getfixturevalue("timing_tolerance"))
-        return min(1.0, max(target_spec.time_scale * factor, needed))
-    return min(1.0, target_spec.time_scale * factor)
+        scale = target_spec.time_scale
+    elif node.get_closest_marker("slow"):
+        scale = 1.0
+    else:
+        factor: float = request.config.getoption("time_factor")
+        base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
+        scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
+                             tolerance_monitor.current().tolerance)
+    return ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+
+
+@pytest.fixture
+def time_scale(timing: ScenarioTiming) -> float:
+    """Spec seconds to real seconds for this scenario (see `timing`)."""
+    return timing.scale
 
 
 @pytest.fixture
 def api_token() -> str:
     return "fl-" + secrets.token_urlsafe(18)
-
-
-@pytest.fixture(scope="session")
-def calibration() -> Calibration:
-    """Measured once per run; the report shows the tolerance it yields."""
-    return calibrate()
-
-
-@pytest.fixture
-def timing_tolerance(request: pytest.FixtureRequest, calibration: Calibration) -> float:
-    request.node.user_properties.append(("timing_tolerance", f"{calibration.tolerance:.6f}"))
-    return calibration.tolerance

@@ -3,8 +3,8 @@
 A schedule says, for the n-th retry (n = 1 after the first attempt), the window of spec seconds
 its delay may take: base_n = min(initial * multiplier**(n-1), cap), widened by jitter that is
 multiplicative (seed 004: x U[0.9, 1.1]) and/or additive (seed 000: + U[0, 1] s). Observed delays
-are scaled back to spec time by the target's time scale; `tolerance` (real seconds, measured by
-the harness on this machine) widens every window on both sides.
+are compared in real seconds with windows from the check's `Clock` (harness.timing): the spec
+window times the scale, widened by the tolerance measured on this machine on both sides.
 """
 
 from __future__ import annotations
@@ -13,14 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-@dataclass(frozen=True)
-class Window:
-    low: float
-    high: float
-
-    def scaled(self, factor: float) -> Window:
-        return Window(self.low * factor, self.high * factor)
+from harness.timing import Clock, Undecidable, Window
 
 
 @dataclass(frozen=True)
@@ -89,8 +82,8 @@ class ScheduleVerdict:
         return "; ".join(str(v) for v in self.violations)
 
 
-def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *, time_scale: float,
-                   tolerance: float, expected_attempts: int | None = None,
+def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, clock: Clock, *,
+                   expected_attempts: int | None = None,
                    overrides: Mapping[int, Window] | None = None) -> ScheduleVerdict:
     """Compare recorded attempt times with `schedule`.
 
@@ -105,8 +98,7 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
     violations: list[Violation] = []
     for retry, delay in enumerate(delays, start=1):
         spec_window = overrides.get(retry, schedule.window(retry))
-        real = spec_window.scaled(time_scale)
-        window = Window(max(0.0, real.low - tolerance), real.high + tolerance)
+        window = clock.window(spec_window.low, spec_window.high)
         windows.append(window)
         if retry >= schedule.max_attempts:
             continue  # counted below as too many attempts, not as a timing problem
@@ -129,13 +121,16 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, *,
 JITTER_RESOLUTION = 5   # tolerances a jitter window must span: check_jitter's four, plus one for margin
 
 
-def scale_to_resolve(window: float, tolerance: float) -> float:
-    """The smallest time scale at which a `window` of spec seconds spans JITTER_RESOLUTION tolerances."""
-    return JITTER_RESOLUTION * tolerance / window
+@dataclass(frozen=True)
+class JitterResolution:
+    """A jitter check needs its narrowest informative window (spec seconds) to span
+    JITTER_RESOLUTION tolerances."""
 
+    window: float
+    what: str
 
-class Undecidable(Exception):
-    """The recorded delays cannot tell jitter from noise at this time scale and tolerance."""
+    def needed_scale(self, tolerance: float) -> float:
+        return JITTER_RESOLUTION * tolerance / self.window
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,8 @@ def jitter_offsets(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, 
         times = sorted(attempt_times)
         for retry, (a, b) in enumerate(zip(times, times[1:], strict=False), start=1):
             base = schedule.base(retry) * time_scale
-            window = schedule.window(retry).scaled(time_scale)
+            spec_window = schedule.window(retry)
+            window = Window(spec_window.low * time_scale, spec_window.high * time_scale)
             offsets.append(JitterOffset(retry, (b - a) - base, Window(window.low - base, window.high - base),
                                         window.high - window.low > 4 * tolerance))
     return offsets

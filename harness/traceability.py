@@ -1,7 +1,7 @@
 """From Gherkin tags to clauses: which clause a scenario proves, and which tags are legal.
 
 Every scenario must carry at least one clause tag from the catalogue, all of one profile; other
-tags must be registered too (profile tags, `slow`, `coarse-timing`, `fine-timing`,
+tags must be registered too (profile tags, `slow`, `coarse-timing`,
 `fresh-instance`, `feature-<optional feature>`). Anything else
 fails collection, so a typo in a tag can never leave a scenario silently untraced.
 """
@@ -9,7 +9,7 @@ fails collection, so a typo in a tag can never leave a scenario silently untrace
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -20,14 +20,11 @@ from catalogue import PROFILES, Catalogue, Clause
 
 FEATURE_TAG_PREFIX = "feature-"
 COARSE_TIMING = "coarse-timing"
-FINE_TIMING = "fine-timing"
 FRESH_INSTANCE = "fresh-instance"
 PLAIN_TAGS: dict[str, str]
 PLAIN_TAGS = {"slow": "runs at time scale 1 to prove the real spec values",
-              COARSE_TIMING: "sits through whole retry cycles, cooldowns or timeouts and resolves nothing "
-                             "finer, so it runs at the target's coarse_time_scale",
-              FINE_TIMING: "resolves a 1 spec-second jitter window, so it runs at the target's time_scale or, "
-                           "where the measured tolerance needs it, slower",
+              COARSE_TIMING: "sits through whole retry cycles, cooldowns or timeouts, so it runs at the target's "
+                             "coarse_time_scale (raised where its finest timed check needs it)",
               FRESH_INSTANCE: "needs the implementation in its start state, or leaves it out of it (a "
                               "failure on a breaker's count, metric values), so a long-running url target "
                               "runs it only after its [url] reset request",
@@ -81,6 +78,14 @@ def scenario_info(function: object, catalogue: Catalogue) -> ScenarioInfo | None
     clauses = tuple(sorted((catalogue.clauses[t] for t in tags if t in catalogue.clauses), key=lambda c: c.id))
     return ScenarioInfo(template.name, template.feature.rel_filename, template.line_number,
                         frozenset(tags), clauses)
+
+
+def scenario_step_texts(function: object, example: Mapping[str, str] | None) -> list[str]:
+    """The texts of a scenario's steps (background included, outline placeholders filled in)."""
+    template = scenario_wrapper_template_registry.get(cast(Callable[..., object], function))
+    if template is None:
+        return []
+    return [step.name for step in template.render(example or {}).steps]
 
 
 def tag_problems(info: ScenarioInfo) -> list[str]:

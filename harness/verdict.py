@@ -109,11 +109,10 @@ class VerdictCollector:
     def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None, *,
                    duration: float = 0.0, failure: str = "", reason: str = "",
                    payload: dict[str, Any] | None = None,
-                   tolerance: float | None = None) -> None:
+                   tolerances: list[float] | None = None) -> None:
         """Everything one phase report says about a scenario; `outcome` None for a phase that
         decides nothing (a passing setup or teardown)."""
-        if tolerance is not None:
-            self.tolerances[target].add(tolerance)
+        self.tolerances[target].update(tolerances or ())
         record = self.scenarios.get(nodeid)
         if record is None and outcome is None:
             return  # a passing setup: the scenario has not shown anything yet
@@ -145,6 +144,7 @@ class VerdictCollector:
             "claimed_features": sorted(spec.features), "expected_failures": sorted(spec.expected_failures),
             "suite_version": SUITE_VERSION,
             "timing_tolerance_seconds": max(tolerances) if tolerances else None,
+            "timing_tolerance_range": [min(tolerances), max(tolerances)] if tolerances else None,
             "run": {"scenarios_reported": len(scenarios), "cut_short": self.status.cut_short},
             **judge(clauses),
             "clauses": clauses,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from harness.errors import WaitTimeout
+from harness.spec_values import BREAKER
+from harness.timing import Clock
 
 T = TypeVar("T")
 
@@ -48,13 +50,13 @@ class Cooldown:
         return max(self.opened_at, self.opened_by or self.opened_at) + self.seconds + self.tolerance
 
 
-def wait_out_cooldown(request_times: Sequence[float], seconds: float, tolerance: float, upstream: str,
+def wait_out_cooldown(request_times: Sequence[float], clock: Clock, upstream: str,
                       answered_at: float | None = None) -> Cooldown:
-    """Wait until the breaker `upstream`'s last request opened has surely cooled down: `seconds`
-    plus `tolerance` after the client received the answer to that call (`answered_at`), or after
-    the request itself when no answer time is known."""
+    """Wait until the breaker `upstream`'s last request opened has surely cooled down: the
+    cooldown plus the tolerance after the client received the answer to that call
+    (`answered_at`), or after the request itself when no answer time is known."""
     assert request_times, f"{upstream} never received a request, so its breaker cannot have opened"
-    cooldown = Cooldown(request_times[-1], seconds, tolerance, answered_at)
+    cooldown = Cooldown(request_times[-1], clock.real(BREAKER.cooldown), clock.tolerance, answered_at)
     ready_at = cooldown.surely_over_at
     wait_until(lambda: time.monotonic() >= ready_at, timeout=ready_at - time.monotonic() + 1.0,
                what=f"the breaker cooldown of {upstream}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,15 +18,18 @@ from harness.chat import bearer, error_details
 from harness.envelope import envelope_problems, error_code
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
-from harness.history import History
-from harness.report.recording import jitter_check, record_check, window_note
-from harness.schedule import BackoffSchedule, Undecidable, check_jitter, jitter_offsets
+from harness.history import EventKind, History
+from harness.report.recording import jitter_check, process_exit_check, record_check, window_check
+from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, UPSTREAM_TIMEOUT
+from harness.schedule import BackoffSchedule, check_jitter, jitter_offsets
+from harness.timing import Clock, ScenarioTiming, Undecidable
 from harness.report.evidence import Evidence
-from harness.spec_values import BREAKER
+from harness.spec_values import BREAKER, TIMEOUTS
 from harness.streaming import InFlight, StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.targets.url import UrlTarget
 from harness.wait import wait_until
+from steps.timed import decided, timed_then
 
 
 @pytest.fixture
@@ -106,10 +110,11 @@ def then_every_response(exchanges: list[Exchange], code: str) -> None:
 
 
 @then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'))
-def then_log_line(sut: RunningTarget, first: str, second: str) -> None:
+def then_log_line(sut: RunningTarget, first: str, second: str, timing: ScenarioTiming) -> None:
     _require_visible_log(sut)
     wait_until(lambda: any(first in line and second in line for line in sut.log_text().splitlines()),
-               timeout=2.0, what=f"a log line with {first!r} and {second!r}", describe=lambda: sut.log_tail(10))
+               timeout=timing.clock().patience(0.0), what=f"a log line with {first!r} and {second!r}",
+               describe=lambda: sut.log_tail(10))
 
 
 @then(parsers.re(r'the (?:hive|gateway) log does not contain "(?P<text>[^"]+)"$'))
@@ -124,21 +129,24 @@ def _require_visible_log(sut: RunningTarget) -> None:
                     f"is not visible")
 
 
-@then("the response carries a Retry-After of the cooldown left since the breaker opened")
+@timed_then(parsers.parse("the response carries a Retry-After of the cooldown left since the breaker opened"),
+            RETRY_AFTER_SECONDS)
 def then_retry_after_cooldown_left(exchange: Exchange, exchanges: list[Exchange], upstream_request_times: list[float],
-                                   time_scale: float, timing_tolerance: float) -> None:
+                                   timing: ScenarioTiming) -> None:
     """The breaker opened between the upstream's last request and the client's receipt of that
     call's answer, and the implementation computed the header between this request leaving and
     its answer arriving: the whole seconds left of the cooldown must fit those bounds."""
+    clock = timing.clock()
     value = exchange.headers.get("retry-after")
     assert value is not None and value.isdigit(), f"no usable Retry-After: {exchange.describe()}"
     assert upstream_request_times, "the upstream never saw a request, so no breaker opened"
-    longest = exchange.answered_at - upstream_request_times[-1] + timing_tolerance
-    shortest = max(0.0, exchange.sent_at - exchanges[-1].answered_at - timing_tolerance)
-    low = max(1, math.floor(BREAKER.cooldown - longest / time_scale))
-    high = min(math.ceil(BREAKER.cooldown), math.ceil(BREAKER.cooldown - shortest / time_scale))
+    longest = exchange.answered_at - upstream_request_times[-1] + clock.tolerance
+    shortest = max(0.0, exchange.sent_at - exchanges[-1].answered_at - clock.tolerance)
+    low = max(1, math.floor(BREAKER.cooldown - clock.spec(longest)))
+    high = min(math.ceil(BREAKER.cooldown), math.ceil(BREAKER.cooldown - clock.spec(shortest)))
     assert low <= int(value) <= high, (f"Retry-After {value}, but {shortest:.3f} to {longest:.3f} s (real) of the "
                                        f"{BREAKER.cooldown:g} s cooldown had passed: allowed {low} to {high}")
+    decided(clock, RETRY_AFTER_SECONDS)
 
 
 @then(parsers.parse('the response carries the correlation id "{cid}" in its header and its error'))
@@ -178,9 +186,10 @@ def then_response_lacks(exchange: Exchange, value: str) -> None:
 
 
 @when(parsers.re(r"a client posts (?P<count>\d+) random bodies to (?P<path>/\S+)$"), target_fixture="exchanges")
-def when_post_random(sut: RunningTarget, api_token: str, count: str, path: str) -> list[Exchange]:
+def when_post_random(sut: RunningTarget, api_token: str, count: str, path: str,
+                     timing: ScenarioTiming) -> list[Exchange]:
     headers = {**bearer(api_token), "content-type": "application/json"}
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
         return [exchange_of(client, "POST", sut.base_url + path, body, headers)
                 for body in random_bodies(int(count), seed=20261122)]
 
@@ -246,14 +255,52 @@ def when_signal(sut: RunningTarget, name: str) -> None:
 
 
 def assert_jittered(history: History, title: str, times: list[float], attempts_per_call: int,
-                    schedule: BackoffSchedule, time_scale: float, tolerance: float) -> None:
+                    schedule: BackoffSchedule, clock: Clock) -> None:
     """Fails a flat schedule; skips, saying why, when this time scale cannot show jitter at all."""
     calls = [times[i:i + attempts_per_call] for i in range(0, len(times), attempts_per_call)]
     try:
-        violation = check_jitter(calls, schedule, time_scale=time_scale, tolerance=tolerance)
+        violation = check_jitter(calls, schedule, time_scale=clock.scale, tolerance=clock.tolerance)
     except Undecidable as exc:
-        pytest.skip(f"jitter cannot be checked: {exc}")
-    record_check(history, jitter_check(title,
-                                       jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance),
-                                       violation, tolerance=tolerance, note=window_note(time_scale, tolerance)))
+        pytest.skip(f"not verified: jitter cannot be checked: {exc}")
+    record_check(history, jitter_check(title, jitter_offsets(calls, schedule, time_scale=clock.scale,
+                                                             tolerance=clock.tolerance),
+                                       violation, tolerance=clock.tolerance, note=clock.note()))
     assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:], strict=False)]}"
+
+
+def assert_exits_within_cleanup(sut: RunningTarget, clock: Clock, history: History, title: str) -> int:
+    """Measured where the implementation acts: from the signal the harness sent to the exit the
+    kernel reported; the exit code, for steps that check it."""
+    source = f"target:{sut.name}"
+    signals = history.events(EventKind.SIGNAL_SENT, source)
+    started = signals[-1].t if signals else time.monotonic()
+    deadline = started + clock.deadline(TIMEOUTS.cleanup)
+    code: int | None = sut.wait_exit(max(0.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
+    record_check(history, process_exit_check(history, source, started, deadline, title=title, note=clock.note()))
+    assert code is not None, f"{sut.name} still running after the cleanup timeout:\n{sut.log_tail()}"
+    exits = [e for e in history.events(EventKind.PROCESS_EXIT, source) if e.t >= started]
+    assert exits and exits[0].t <= deadline, \
+        f"{sut.name} exited {exits[0].t - started if exits else float('nan'):.3f} s after the signal, allowed " \
+        f"{deadline - started:.3f} s"
+    decided(clock, CLEANUP)
+    return code
+
+
+@timed_then(parsers.parse("the response came before the request timeout"), UPSTREAM_TIMEOUT)
+def then_before_request_timeout(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
+    limit = clock.deadline(TIMEOUTS.request)
+    record_check(history, window_check("response time: before the request timeout", "response", exchange.elapsed,
+                                       0.0, limit, note=clock.note()))
+    assert exchange.elapsed <= limit, f"answered after {exchange.elapsed:.3f}s; the request timeout allows {limit:.3f}s"
+    decided(clock, UPSTREAM_TIMEOUT)
+
+
+@timed_then(parsers.parse("the response came at once"), AT_ONCE_ANSWER)
+def then_at_once(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
+    record_check(history, window_check("answered at once", "response", exchange.elapsed, 0.0, clock.at_once,
+                                       note=clock.note()))
+    assert exchange.elapsed <= clock.at_once, \
+        f"took {exchange.elapsed:.3f}s: it waited (at once allows {clock.at_once:.3f}s)"
+    decided(clock, AT_ONCE_ANSWER)

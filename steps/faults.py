@@ -8,6 +8,7 @@ from fault_injection.plugin import ScenarioNetwork
 from fault_injection.toxics import Latency, LimitData
 from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
+from harness.timing import ScenarioTiming
 
 
 def _proxy(target: str) -> str:
@@ -20,13 +21,13 @@ def given_path_down(network: ScenarioNetwork, name: str) -> None:
 
 
 @given(parsers.parse('the network path to provider "{name}" adds latency beyond the upstream timeout'))
-def given_latency_beyond(network: ScenarioNetwork, name: str, time_scale: float) -> None:
-    network.add_toxic(_proxy(name), Latency(latency_ms=int(TIMEOUTS.upstream * time_scale * 1000 * 1.5)))
+def given_latency_beyond(network: ScenarioNetwork, name: str, timing: ScenarioTiming) -> None:
+    network.add_toxic(_proxy(name), Latency(latency_ms=int(timing.clock().real(TIMEOUTS.upstream * 1.5) * 1000)))
 
 
 @given(parsers.parse('the network path to provider "{name}" adds latency of a fifth of the upstream timeout'))
-def given_latency_within(network: ScenarioNetwork, name: str, time_scale: float) -> None:
-    network.add_toxic(_proxy(name), Latency(latency_ms=int(TIMEOUTS.upstream * time_scale * 1000 / 5)))
+def given_latency_within(network: ScenarioNetwork, name: str, timing: ScenarioTiming) -> None:
+    network.add_toxic(_proxy(name), Latency(latency_ms=int(timing.clock().real(TIMEOUTS.upstream / 5) * 1000)))
 
 
 @given(parsers.parse('the network path to provider "{name}" cuts the connection after {count:d} bytes of the reply'))

@@ -6,9 +6,12 @@ from pytest_bdd import given, parsers, then
 
 from fault_injection.gpu.journal import workers_started
 from harness.probes import listening_ports, processes_with_argument
+from harness.resolutions import CLEANUP
 from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
+from harness.timing import ScenarioTiming
 from harness.wait import wait_until
+from steps.timed import decided, timed_then
 
 RBEE_FLAGS = ("--worker-id", "--model", "--model-ref", "--backend", "--device", "--port", "--callback-url")
 
@@ -103,8 +106,9 @@ def then_no_start(hive_rig: HiveRig) -> None:
     assert not starts, f"{len(starts)} worker(s) started: {[s.get('argv') for s in starts]}"
 
 
-@then("no worker process is left")
-def then_no_worker_left(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
+@timed_then(parsers.parse("no worker process is left"), CLEANUP)
+def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
+    clock = timing.clock()
     starts = workers_started(hive_rig.gpu.journal())
     ids = {str(s.worker_id) for s in starts}
     ports = {int(s.get("port")) for s in starts if s.get("port") is not None}
@@ -112,7 +116,8 @@ def then_no_worker_left(hive_rig: HiveRig, time_scale: float, timing_tolerance: 
     def released() -> bool:
         return not any(processes_with_argument("--worker-id", i) for i in ids) and not listening_ports(ports)
 
-    wait_until(released, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+    wait_until(released, timeout=clock.deadline(TIMEOUTS.cleanup),
                what="every worker process to be gone and its port free",
                describe=lambda: f"{[str(p) for i in ids for p in processes_with_argument('--worker-id', i)]}, "
                                 f"ports {sorted(listening_ports(ports))}")
+    decided(clock, CLEANUP)

@@ -10,11 +10,13 @@ from pytest_bdd import given, parsers, then
 from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
 from harness.errors import WaitTimeout
 from harness.history import History
-from harness.report.recording import (connections_closed_check, record_breaker_check, record_check,
-                                      schedule_check, window_note)
+from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
+from harness.resolutions import CLEANUP, backoff_schedule
 from harness.rigs.hive import HiveRig
+from harness.schedule import HIVE_BACKOFF, JitterResolution, check_schedule
+from harness.timing import ScenarioTiming
 from steps.common import assert_jittered
-from harness.schedule import HIVE_BACKOFF, check_schedule
+from steps.timed import decided, timed_then
 from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
 
 FOREVER = 3600.0
@@ -64,32 +66,42 @@ def then_hub_received(hive_rig: HiveRig, count: int, history: History) -> None:
         (f"; breaker: {breaker.detail}" if breaker else "")
 
 
-@then("the gaps between the requests to the hub follow the hive backoff schedule")
-def then_hub_schedule(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
+@timed_then(parsers.parse("the gaps between the requests to the hub follow the hive backoff schedule"),
+            backoff_schedule(HIVE_BACKOFF))
+def then_hub_schedule(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
     times = _metadata_requests(hive_rig)
-    verdict = check_schedule(times, HIVE_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    verdict = check_schedule(times, HIVE_BACKOFF, clock)
     record_check(history, schedule_check("hive backoff schedule at the hub", times, verdict,
-                                         allowed_attempts=HIVE_BACKOFF.max_attempts,
-                                         note=window_note(time_scale, timing_tolerance)))
+                                         allowed_attempts=HIVE_BACKOFF.max_attempts, note=clock.note()))
     assert verdict.ok, f"hub retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
+    decided(clock, backoff_schedule(HIVE_BACKOFF))
 
 
-@then("the gaps between the requests to the hub are jittered")
-def then_hub_jittered(hive_rig: HiveRig, time_scale: float, timing_tolerance: float, history: History) -> None:
+HIVE_JITTER = JitterResolution(HIVE_BACKOFF.window(1).high - HIVE_BACKOFF.window(1).low,
+                               "the hive's jitter (a 1 s window)")
+
+
+@timed_then(parsers.parse("the gaps between the requests to the hub are jittered"), HIVE_JITTER)
+def then_hub_jittered(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
     assert_jittered(history, "jitter of the retries to the hub", _metadata_requests(hive_rig), HIVE_MAX_ATTEMPTS,
-                    HIVE_BACKOFF, time_scale, timing_tolerance)
+                    HIVE_BACKOFF, clock)
+    decided(clock, HIVE_JITTER)
 
 
-@then("the hive holds no connection to the hub")
-def then_no_hub_connection(hive_rig: HiveRig, history: History, time_scale: float, timing_tolerance: float) -> None:
-    timeout, started = TIMEOUTS.cleanup * time_scale + timing_tolerance, time.monotonic()
+@timed_then(parsers.parse("the hive holds no connection to the hub"), CLEANUP)
+def then_no_hub_connection(hive_rig: HiveRig, history: History, timing: ScenarioTiming) -> None:
+    clock = timing.clock()
+    timeout, started = clock.deadline(TIMEOUTS.cleanup), time.monotonic()
     with suppress(WaitTimeout):  # judged below from the recorded closes, which the picture shows
         hive_rig.hub.wait_for_open_connections(0, timeout=timeout)
     check = connections_closed_check(history, hive_rig.hub.source, started, started + timeout,
                                      title="connections to the hub closed within the cleanup timeout",
-                                     note=window_note(time_scale, timing_tolerance))
+                                     note=clock.note())
     record_check(history, check)
     assert check.passed, check.detail
+    decided(clock, CLEANUP)
 
 
 @then(parsers.parse('every request the hub received carried the correlation id "{cid}"'))

@@ -13,11 +13,13 @@ from harness.fakes import ProviderError, Reply, Stream, Text, script, text_strea
 from harness.fakes.script import split_text
 from harness.errors import WaitTimeout
 from harness.history import EventKind, History
-from harness.report.recording import (connections_closed_check, record_breaker_check, record_check,
-                                      schedule_check, window_note)
+from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
+from harness.resolutions import CLEANUP, backoff_schedule, retry_after_hint
 from harness.rigs.gateway import GatewayRig
+from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
+from harness.timing import ScenarioTiming, Window
 from steps.common import assert_jittered
-from harness.schedule import GATEWAY_BACKOFF, Window, check_schedule
+from steps.timed import decided, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 
 FOREVER = 3600.0  # a stall: the fake holds the connection until the client or the scenario ends
@@ -127,38 +129,47 @@ def then_provider_received(gateway_rig: GatewayRig, name: str, count: int, histo
          + (f"; breaker: {breaker.detail}" if breaker else "") + f": {[r.reply for r in requests]}")
 
 
-@then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'))
-def then_backoff_schedule(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
-                          history: History) -> None:
+@timed_then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'),
+            backoff_schedule(GATEWAY_BACKOFF))
+def then_backoff_schedule(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
-    verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=time_scale, tolerance=timing_tolerance)
+    verdict = check_schedule(times, GATEWAY_BACKOFF, clock)
     record_check(history, schedule_check(f'gateway backoff schedule at provider "{name}"', times, verdict,
-                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts,
-                                         note=window_note(time_scale, timing_tolerance)))
+                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts, note=clock.note()))
     assert verdict.ok, f"retry schedule broken: {verdict}; delays {[round(d, 4) for d in verdict.delays]}"
+    decided(clock, backoff_schedule(GATEWAY_BACKOFF))
 
 
-@then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'))
-def then_jittered(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
-                  history: History) -> None:
+GATEWAY_JITTER = JitterResolution(GATEWAY_BACKOFF.window(4).high - GATEWAY_BACKOFF.window(4).low,
+                                  "the gateway's jitter (the 1.6 s window of its fourth retry)")
+
+
+@timed_then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'), GATEWAY_JITTER)
+def then_jittered(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
     assert_jittered(history, f'jitter of the retries to provider "{name}"',
                     [r.t for r in gateway_rig.provider(name).fake.requests], GATEWAY_MAX_ATTEMPTS, GATEWAY_BACKOFF,
-                    time_scale, timing_tolerance)
+                    clock)
+    decided(clock, GATEWAY_JITTER)
 
 
-@then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'))
-def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: float, time_scale: float,
-                   timing_tolerance: float, history: History) -> None:
+@timed_then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'),
+            lambda arguments: retry_after_hint(float(arguments["seconds"])))
+def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: float, timing: ScenarioTiming,
+                   history: History) -> None:
+    """A Retry-After hint is a minimum: waited in full, and at most 10 % longer (DESIGN §6)."""
+    clock = timing.clock()
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
     assert len(times) >= number, f"provider {name} received only {len(times)} request(s)"
-    verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, time_scale=time_scale,
-                             tolerance=timing_tolerance, overrides={1: Window(seconds, seconds)})
-    record_check(history, schedule_check(f'gap of {seconds:g} spec seconds before request {number} '
-                                         f'to provider "{name}"',
+    verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, clock,
+                             overrides={1: Window(seconds, seconds * 1.1)})
+    record_check(history, schedule_check(f'gap of {seconds:g} to {seconds * 1.1:g} spec seconds before request '
+                                         f'{number} to provider "{name}"',
                                          times[number - 2:number], verdict, first_attempt=number - 1,
-                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts,
-                                         note=window_note(time_scale, timing_tolerance)))
-    assert verdict.ok, f"expected a gap of {seconds:g} spec seconds: {verdict}"
+                                         allowed_attempts=GATEWAY_BACKOFF.max_attempts, note=clock.note()))
+    assert verdict.ok, f"expected a gap of {seconds:g} spec seconds (at most 10 % more): {verdict}"
+    decided(clock, retry_after_hint(seconds))
 
 
 @then(parsers.parse('every request provider "{name}" received asked for a buffered reply'))
@@ -167,20 +178,20 @@ def then_all_buffered(gateway_rig: GatewayRig, name: str) -> None:
     assert requests and not any(r.stream for r in requests), [(r.path, r.stream) for r in requests]
 
 
-@then(parsers.parse('the connection from the gateway to provider "{name}" is closed within the cleanup timeout'))
-def then_upstream_closed(gateway_rig: GatewayRig, name: str, time_scale: float, timing_tolerance: float,
-                         history: History) -> None:
-    fake, timeout = gateway_rig.provider(name).fake, TIMEOUTS.cleanup * time_scale + timing_tolerance
+@timed_then(parsers.parse('the connection from the gateway to provider "{name}" is closed within the cleanup timeout'),
+            CLEANUP)
+def then_upstream_closed(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
+    fake, timeout = gateway_rig.provider(name).fake, clock.deadline(TIMEOUTS.cleanup)
     started = time.monotonic()
     with suppress(WaitTimeout):  # judged below from the recorded closes, which the picture shows
         fake.wait_for_open_connections(0, timeout=timeout)
     check = connections_closed_check(history, fake.source, started, started + timeout,
                                      title=f'connection to provider "{name}" closed within the cleanup timeout',
-                                     note=window_note(time_scale, timing_tolerance))
+                                     note=clock.note())
     record_check(history, check)
     assert check.passed, check.detail
-
-
+    decided(clock, CLEANUP)
 
 
 @given(parsers.parse('provider "{name}" fails {first:d} operations, succeeds once, fails {second:d} more, '

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +18,17 @@ from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
-from harness.report.recording import process_exit_check, record_check, record_cooldown, window_check, window_note
+from harness.history import EventKind
+from harness.report.recording import record_check, record_cooldown, window_check
+from harness.resolutions import CLEANUP, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
-from harness.spec_values import BREAKER, TIMEOUTS
+from harness.spec_values import TIMEOUTS
 from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
 from harness.targets import RunningTarget, TargetSpec
+from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown
+from steps.common import assert_exits_within_cleanup
+from steps.timed import decided, timed_then, timed_when
 
 scenarios("gateway")
 
@@ -103,12 +107,12 @@ def when_stream_and_hang_up(sut: RunningTarget, api_token: str, events: int) -> 
 @when(parsers.re(r'(?:a client starts a chat completion request|(?P<count>\d+) clients? starts? (?:a )?chat completion '
                  r'requests?) that stays? in flight at provider "(?P<name>[^"]+)"$'))
 def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, in_flight: list[InFlight],
-                         count: str | None, name: str, time_scale: float) -> None:
+                         count: str | None, name: str, timing: ScenarioTiming) -> None:
     fake = gateway_rig.provider(name).fake
     for _ in range(int(count or 1)):
         seen = len(fake.requests)
         in_flight.append(start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)))
-        fake.wait_for_requests(seen + 1, timeout=5.0 + TIMEOUTS.request * time_scale)
+        fake.wait_for_requests(seen + 1, timeout=timing.clock().patience(TIMEOUTS.request))
 
 
 @pytest.fixture
@@ -118,12 +122,11 @@ def upstream_request_times(gateway_rig: GatewayRig) -> list[float]:
 
 
 @when(parsers.parse('the breaker cooldown of provider "{name}" has elapsed'))
-def when_cooldown_elapsed(gateway_rig: GatewayRig, exchanges: list[Exchange], name: str, time_scale: float,
-                          timing_tolerance: float, history: History) -> None:
+def when_cooldown_elapsed(gateway_rig: GatewayRig, exchanges: list[Exchange], name: str, timing: ScenarioTiming,
+                          history: History) -> None:
     fake = gateway_rig.provider(name).fake
     record_cooldown(history, fake.source, wait_out_cooldown(
-        [r.t for r in fake.requests], BREAKER.cooldown * time_scale, timing_tolerance, f"provider {name}",
-        answered_at=exchanges[-1].answered_at))
+        [r.t for r in fake.requests], timing.clock(), f"provider {name}", answered_at=exchanges[-1].answered_at))
 
 
 @when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")
@@ -207,14 +210,23 @@ def then_completion_text(exchange: Exchange, text: str) -> None:
     assert exchange.status == 200 and completion_text(exchange) == text, exchange.describe()
 
 
-@then("the response came after the upstream timeout and before the request timeout")
-def then_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float, history: History) -> None:
-    low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
-    record_check(history, window_check("response time: after the upstream timeout, before the request timeout",
-                                       "response", exchange.elapsed, low, high,
-                                       note=window_note(time_scale, timing_tolerance)))
-    assert low <= exchange.elapsed < high, \
-        f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
+@timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT)
+def then_gave_up_at_timeout(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
+    """Measured where the gateway acts: from when the provider went silent (the request's arrival,
+    or its last chunk) to when the gateway dropped that connection, as the fake saw both."""
+    clock = timing.clock()
+    fake = gateway_rig.provider(name).fake
+    silences = [e for e in history.events(EventKind.RESPONSE, fake.source) if e.data.get("silent_since") is not None]
+    assert silences, (f"provider {name} never saw the gateway drop a silent request: "
+                      f"{[(r.reply, r.t) for r in fake.requests]}")
+    window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)
+    waited = silences[0].t - float(silences[0].data["silent_since"])
+    record_check(history, window_check(f'the gateway waiting on silent provider "{name}": the upstream timeout',
+                                       "connection dropped", waited, window.low, window.high, note=clock.note()))
+    assert window.holds(waited), (f"the gateway dropped provider {name} {waited:.3f} s after it went silent; the "
+                                  f"{TIMEOUTS.upstream:g} s upstream timeout allows [{window.low:.3f}, "
+                                  f"{window.high:.3f}] s")
+    decided(clock, UPSTREAM_TIMEOUT)
 
 
 @then("the gateway is still healthy")
@@ -238,20 +250,22 @@ def then_metric_value(sut: RunningTarget, name: str, label: str, value: str, exp
     assert observed == expected, f"{name}{{{label}={value!r}}} is {observed}, expected {expected:g}"
 
 
-@when(parsers.parse('a client sends a chat completion request once the gateway has let go of provider "{name}"'),
-      target_fixture="exchange")
+@timed_when(parsers.parse('a client sends a chat completion request once the gateway has let go of provider "{name}"'),
+            CLEANUP, target_fixture="exchange")
 def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
-                            time_scale: float, timing_tolerance: float) -> Exchange:
-    gateway_rig.provider(name).fake.wait_for_open_connections(
-        0, timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance)
+                            timing: ScenarioTiming) -> Exchange:
+    clock = timing.clock()
+    gateway_rig.provider(name).fake.wait_for_open_connections(0, timeout=clock.deadline(TIMEOUTS.cleanup))
+    decided(clock, CLEANUP)
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
 
 
 @when(parsers.parse("{count:d} clients send chat completion requests at the same time"),
       target_fixture="stream_exchanges")
-def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, time_scale: float) -> list[StreamExchange]:
+def when_send_concurrently(sut: RunningTarget, api_token: str, count: int,
+                           timing: ScenarioTiming) -> list[StreamExchange]:
     flights = [start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)) for _ in range(count)]
-    return [flight.wait(timeout=TIMEOUTS.request * time_scale * 2 + 5.0) for flight in flights]
+    return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
 
 
 @then(parsers.parse('the error details say provider is "{name}" and upstream_status is {status:d}'))
@@ -274,12 +288,6 @@ def then_metric_sum(sut: RunningTarget, name: str, expected: float) -> None:
     assert sample_sum(page, name) == expected, f"{name} sums to {sample_sum(page, name)}, expected {expected:g}"
 
 
-@then("the gateway exits within the cleanup timeout")
-def then_exits_in_time(sut: RunningTarget, time_scale: float, timing_tolerance: float, history: History) -> None:
-    started, timeout = time.monotonic(), TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0  # + process exit
-    code = sut.wait_exit(timeout)  # type: ignore[attr-defined]
-    record_check(history, process_exit_check(history, f"target:{sut.name}", started, started + timeout,
-                                             title="gateway exit within the cleanup timeout "
-                                                   "(+1 s for the process to end)",
-                                             note=window_note(time_scale, timing_tolerance)))
-    assert code is not None, f"{sut.name} still running after the cleanup timeout:\n{sut.log_tail()}"
+@timed_then(parsers.parse("the gateway exits within the cleanup timeout"), CLEANUP)
+def then_exits_in_time(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
+    assert_exits_within_cleanup(sut, timing.clock(), history, "gateway exit within the cleanup timeout")

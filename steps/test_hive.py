@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,13 +19,17 @@ from harness.exchange import Exchange, send
 from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
-from harness.report.recording import process_exit_check, record_check, record_cooldown, window_check, window_note
+from harness.report.recording import record_check, record_cooldown, window_check
+from harness.resolutions import CLEANUP, UPSTREAM_TIMEOUT
 from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
-from harness.spec_values import BREAKER, TIMEOUTS
+from harness.spec_values import TIMEOUTS
 from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
+from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
+from steps.common import assert_exits_within_cleanup
+from steps.timed import decided, timed_then, timed_when
 
 scenarios("hive")
 
@@ -51,8 +54,8 @@ def sut_values(hive_rig: HiveRig) -> dict[str, Any]:
 
 
 @pytest.fixture
-def before_stop_checks(hive_rig: HiveRig, api_token: str, time_scale: float,
-                       timing_tolerance: float) -> list[Callable[[RunningTarget], None]]:
+def before_stop_checks(hive_rig: HiveRig, api_token: str,
+                       timing: ScenarioTiming) -> list[Callable[[RunningTarget], None]]:
     """After every scenario that started workers: each worker the hive no longer lists as live is
     really gone, its port free (an orphan is a worker the hive forgot but the OS did not)."""
 
@@ -68,7 +71,7 @@ def before_stop_checks(hive_rig: HiveRig, api_token: str, time_scale: float,
         ports = {int(s.get("port")) for s in gone if s.get("port") is not None}
         wait_until(lambda: not any(processes_with_argument("--worker-id", i) for i in ids)
                    and not listening_ports(ports),
-                   timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+                   timeout=timing.clock().deadline(TIMEOUTS.cleanup),
                    what=f"workers the hive no longer lists ({sorted(ids)}) to be gone with their ports")
 
     return [no_orphaned_worker]
@@ -108,21 +111,20 @@ def upstream_request_times(hive_rig: HiveRig) -> list[float]:
 
 
 @when("the hub breaker cooldown has elapsed")
-def when_hub_cooldown(hive_rig: HiveRig, exchanges: list[Exchange], time_scale: float, timing_tolerance: float,
+def when_hub_cooldown(hive_rig: HiveRig, exchanges: list[Exchange], timing: ScenarioTiming,
                       history: History) -> None:
     record_cooldown(history, hive_rig.hub.source, wait_out_cooldown(
-        [r.t for r in hive_rig.hub.requests], BREAKER.cooldown * time_scale, timing_tolerance, "the hub",
-        answered_at=exchanges[-1].answered_at))
+        [r.t for r in hive_rig.hub.requests], timing.clock(), "the hub", answered_at=exchanges[-1].answered_at))
 
 
 @when("a client starts a download that stays in flight at the hub")
 def when_download_in_flight(sut: RunningTarget, api_token: str, hive_rig: HiveRig, in_flight: list[InFlight],
-                            time_scale: float) -> None:
+                            timing: ScenarioTiming) -> None:
     seen = len(hive_rig.hub.requests)
     thread = threading.Thread(target=_download, args=(sut, api_token, "acme/tiny-chat"), daemon=True)
     thread.start()
     in_flight.append(InFlight(thread))
-    hive_rig.hub.wait_for_requests(seen + 1, timeout=5.0 + TIMEOUTS.request * time_scale)
+    hive_rig.hub.wait_for_requests(seen + 1, timeout=timing.clock().patience(TIMEOUTS.request))
 
 
 @then("the hive's temp dir is empty")
@@ -263,28 +265,30 @@ def then_stop_code(exchange: Exchange, code: int) -> None:
     assert exchange.status == 200 and exchange.json().get("exit_code") == code, exchange.describe()
 
 
-@then("the stop took less than the cleanup timeout")
-def then_stop_quick(exchange: Exchange, time_scale: float, timing_tolerance: float, history: History) -> None:
-    limit = TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.3  # + one HTTP exchange and process exit
-    record_check(history, window_check("stop within the cleanup timeout (+0.3 s for the exchange and the exit)",
-                                       "stop response", exchange.elapsed, 0.0, limit,
-                                       note=window_note(time_scale, timing_tolerance)))
-    assert exchange.elapsed < limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
+@timed_then(parsers.parse("the stop took less than the cleanup timeout"), CLEANUP)
+def then_stop_quick(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
+    clock = timing.clock()
+    limit = clock.deadline(TIMEOUTS.cleanup)
+    record_check(history, window_check("stop within the cleanup timeout", "stop response", exchange.elapsed, 0.0, limit,
+                                       note=clock.note()))
+    assert exchange.elapsed <= limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
+    decided(clock, CLEANUP)
 
 
-@then("that worker's process is gone and its port is free")
-def then_worker_gone(spawned: list[dict[str, Any]], hive_rig: HiveRig, time_scale: float,
-                     timing_tolerance: float) -> None:
+@timed_then(parsers.parse("that worker's process is gone and its port is free"), CLEANUP)
+def then_worker_gone(spawned: list[dict[str, Any]], hive_rig: HiveRig, timing: ScenarioTiming) -> None:
+    clock = timing.clock()
     worker_id = spawned[-1]["worker_id"]
     ports = {int(s.get("port")) for s in workers_started(hive_rig.gpu.journal()) if s.worker_id == worker_id}
     wait_until(lambda: not processes_with_argument("--worker-id", worker_id) and not listening_ports(ports),
-               timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
-               what=f"worker {worker_id} to be gone and its port free")
+               timeout=clock.deadline(TIMEOUTS.cleanup), what=f"worker {worker_id} to be gone and its port free")
+    decided(clock, CLEANUP)
 
 
-@then("the worker list reports that worker's exit code as the worker journaled it")
+@timed_then(parsers.parse("the worker list reports that worker's exit code as the worker journaled it"), CLEANUP)
 def then_list_exit_code(sut: RunningTarget, api_token: str, spawned: list[dict[str, Any]], hive_rig: HiveRig,
-                        time_scale: float, timing_tolerance: float) -> None:
+                        timing: ScenarioTiming) -> None:
+    clock = timing.clock()
     worker_id = spawned[-1]["worker_id"]
 
     def reported() -> Any:
@@ -292,22 +296,16 @@ def then_list_exit_code(sut: RunningTarget, api_token: str, spawned: list[dict[s
         return next((w.get("exit_code") for w in listed.get("workers", [])
                      if w.get("id", w.get("worker_id")) == worker_id and w.get("exit_code") is not None), None)
 
-    code = wait_until(lambda: reported() is not None and [reported()],
-                      timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
+    code = wait_until(lambda: reported() is not None and [reported()], timeout=clock.deadline(TIMEOUTS.cleanup),
                       what=f"the hive to report how worker {worker_id} ended")[0]
     journaled = exits(hive_rig.gpu.journal(), worker_id)
     assert journaled and code == journaled[-1], f"hive says {code}, journal says {journaled}"
+    decided(clock, CLEANUP)
 
 
-@then(parsers.parse("the hive exits with code {code:d} within the cleanup timeout"))
-def then_hive_exits(sut: RunningTarget, code: int, time_scale: float, timing_tolerance: float,
-                    history: History) -> None:
-    started, timeout = time.monotonic(), TIMEOUTS.cleanup * time_scale + timing_tolerance + 1.0  # + process exit
-    observed = sut.wait_exit(timeout)  # type: ignore[attr-defined]
-    record_check(history, process_exit_check(history, f"target:{sut.name}", started, started + timeout,
-                                             title="hive exit within the cleanup timeout (+1 s for the process to end)",
-                                             note=window_note(time_scale, timing_tolerance)))
-    assert observed is not None, f"the hive is still running after the cleanup timeout:\n{sut.log_tail()}"
+@timed_then(parsers.parse("the hive exits with code {code:d} within the cleanup timeout"), CLEANUP)
+def then_hive_exits(sut: RunningTarget, code: int, timing: ScenarioTiming, history: History) -> None:
+    observed = assert_exits_within_cleanup(sut, timing.clock(), history, "hive exit within the cleanup timeout")
     assert observed == code, f"the hive exited with {observed}:\n{sut.log_tail()}"
 
 
@@ -342,27 +340,29 @@ def when_stream_inference(sut: RunningTarget, api_token: str, events: str | None
 @when(parsers.re(r"(?P<count>\d+) clients? starts? an inference that stays in flight at the worker$"),
       converters={"count": int})
 def when_inference_in_flight(sut: RunningTarget, api_token: str, hive_rig: HiveRig, in_flight: list[InFlight],
-                             count: int, time_scale: float) -> None:
+                             count: int, timing: ScenarioTiming) -> None:
     for _ in range(count):
         seen = len(of_kind(hive_rig.gpu.journal(), "inference_started"))
         in_flight.append(start_in_background(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token)))
         wait_until(lambda seen=seen: len(of_kind(hive_rig.gpu.journal(), "inference_started")) > seen,
-                   timeout=2.0 + TIMEOUTS.request * time_scale, what="the inference to reach a worker")
+                   timeout=timing.clock().patience(TIMEOUTS.request), what="the inference to reach a worker")
 
 
 @when(parsers.parse("{count:d} clients run inferences at the same time"), target_fixture="stream_exchanges")
-def when_inferences_together(sut: RunningTarget, api_token: str, count: int, time_scale: float) -> list[StreamExchange]:
+def when_inferences_together(sut: RunningTarget, api_token: str, count: int,
+                             timing: ScenarioTiming) -> list[StreamExchange]:
     flights = [start_in_background(sut.base_url + INFERENCE_PATH, _inference_body(True), bearer(api_token))
                for _ in range(count)]
-    return [flight.wait(timeout=TIMEOUTS.request * time_scale * 2 + 5.0) for flight in flights]
+    return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
 
 
-@when(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"))
-@then(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"))
-def hive_let_go(hive_rig: HiveRig, time_scale: float, timing_tolerance: float) -> None:
+@timed_when(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"), CLEANUP)
+@timed_then(parsers.re(r"the hive has let go of the worker(?: within the cleanup timeout)?$"), CLEANUP)
+def hive_let_go(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
+    clock = timing.clock()
     wait_until(lambda: of_kind(hive_rig.gpu.journal(), "client_disconnected"),
-               timeout=TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.5,
-               what="the worker to see the hive's connection close")
+               timeout=clock.deadline(TIMEOUTS.cleanup), what="the worker to see the hive's connection close")
+    decided(clock, CLEANUP)
 
 
 @then(parsers.parse('the stream carried tokens and ended with exactly one terminal event, "{kind}"'))
@@ -390,20 +390,26 @@ def then_details_non_empty(exchange: Exchange, key: str) -> None:
     assert error_details(exchange).get(key), exchange.describe()
 
 
-@then("the response came after the inference timeout and before the request timeout")
-def then_inference_timeout_window(exchange: Exchange, time_scale: float, timing_tolerance: float,
-                                  history: History) -> None:
-    low, high = TIMEOUTS.upstream * time_scale - timing_tolerance, TIMEOUTS.request * time_scale
-    record_check(history, window_check("response time: after the inference timeout, before the request timeout",
-                                       "response", exchange.elapsed, low, high,
-                                       note=window_note(time_scale, timing_tolerance)))
-    assert low <= exchange.elapsed < high, f"answered after {exchange.elapsed:.3f}s; allowed [{low:.3f}, {high:.3f})s"
-
-
-@then("the response came at once")
-def then_at_once(exchange: Exchange, time_scale: float) -> None:
-    limit = TIMEOUTS.upstream * time_scale / 2
-    assert exchange.elapsed < limit, f"took {exchange.elapsed:.3f}s: it waited for a slot (limit {limit:.3f}s)"
+@timed_then(parsers.parse("the hive gave up on the worker at the inference timeout"), UPSTREAM_TIMEOUT)
+def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
+    """Measured where the hive acts, from the worker's journal: from the inference reaching the
+    worker to the hive dropping its connection or signalling the worker, whichever came first."""
+    clock = timing.clock()
+    journal = hive_rig.gpu.journal()
+    started = of_kind(journal, "inference_started")
+    assert started, "no inference reached a worker"
+    begun = float(started[0].get("mono"))
+    ends = [float(e.get("mono")) for e in journal
+            if e.kind in ("client_disconnected", "signal", "exit") and float(e.get("mono", 0.0)) >= begun]
+    assert ends, f"the hive never let go of the hung worker: {[e.kind for e in journal]}"
+    waited = min(ends) - begun
+    window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)
+    record_check(history, window_check("the hive waiting on a hung worker: the inference timeout",
+                                       "worker let go", waited, window.low, window.high, note=clock.note()))
+    assert window.holds(waited), (f"the hive let go of the hung worker {waited:.3f} s after the inference reached it; "
+                                  f"the {TIMEOUTS.upstream:g} s inference timeout allows [{window.low:.3f}, "
+                                  f"{window.high:.3f}] s")
+    decided(clock, UPSTREAM_TIMEOUT)
 
 
 @then(parsers.parse("GET {path} still answers 200"))
@@ -419,31 +425,31 @@ def then_both_completed(stream_exchanges: list[StreamExchange]) -> None:
 
 # -- the CLI -----------------------------------------------------------------------------------
 
-def _cli(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float, operation: str,
+def _cli(target_spec: TargetSpec, sut: RunningTarget, api_token: str, timing: ScenarioTiming, operation: str,
          **values: Any) -> CliRun:
     argv = cli_argv(target_spec, operation, {"base_url": sut.base_url, "token": api_token,
-                                             "time_scale": time_scale, **values})
-    return run_cli(argv, timeout=TIMEOUTS.request * time_scale * 2 + 10.0)
+                                             "time_scale": timing.scale, **values})
+    return run_cli(argv, timeout=timing.clock().patience(TIMEOUTS.request))
 
 
 @when(parsers.parse('a user runs the hive CLI to spawn a worker for model "{repo}" on {backend} device {device:d}'),
       target_fixture="cli_run")
-def when_cli_spawn(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float, repo: str,
+def when_cli_spawn(target_spec: TargetSpec, sut: RunningTarget, api_token: str, timing: ScenarioTiming, repo: str,
                    backend: str, device: int) -> CliRun:
-    return _cli(target_spec, sut, api_token, time_scale, "spawn", model_ref=model_ref(repo), backend=backend,
+    return _cli(target_spec, sut, api_token, timing, "spawn", model_ref=model_ref(repo), backend=backend,
                 device=device)
 
 
 @when(parsers.parse('a user runs the hive CLI to infer "{prompt}"'), target_fixture="cli_run")
-def when_cli_infer(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float,
+def when_cli_infer(target_spec: TargetSpec, sut: RunningTarget, api_token: str, timing: ScenarioTiming,
                    prompt: str) -> CliRun:
-    return _cli(target_spec, sut, api_token, time_scale, "infer", prompt=prompt)
+    return _cli(target_spec, sut, api_token, timing, "infer", prompt=prompt)
 
 
 @when(parsers.parse('a user runs the hive CLI to download model "{repo}"'), target_fixture="cli_run")
-def when_cli_download(target_spec: TargetSpec, sut: RunningTarget, api_token: str, time_scale: float,
+def when_cli_download(target_spec: TargetSpec, sut: RunningTarget, api_token: str, timing: ScenarioTiming,
                       repo: str) -> CliRun:
-    return _cli(target_spec, sut, api_token, time_scale, "download", model_ref=model_ref(repo))
+    return _cli(target_spec, sut, api_token, timing, "download", model_ref=model_ref(repo))
 
 
 @when("the hive is stopped")

@@ -35,13 +35,13 @@ def timed(passed: bool) -> dict[str, object]:
 def run_with_a_failure() -> VerdictCollector:
     found = collector()
     found.add_report(TARGET, ["GW-RETRY-004", "GW-RETRY-005"], SCHEDULE, "passed", duration=3.2,
-                     payload={"checks": [timed(True)]}, tolerance=0.02)
+                     payload={"checks": [timed(True)]}, tolerances=[0.02])
     found.add_report(TARGET, ["GW-RETRY-007"], RETRY_AFTER, "failed", duration=1.1,
                      failure="AssertionError: expected a gap of 5 spec seconds\nlong traceback",
                      reason="AssertionError: expected a gap of 5 spec seconds",
                      payload={"checks": [timed(False)], "evidence": {"reference-gateway log": "attempt 2/6 <b>x</b>",
                                                                       "scenario history": "+0.1 request"}},
-                     tolerance=0.025)
+                     tolerances=[0.025])
     arrivals = TimedCheck("requests as the fakes received them", (Lane("provider:primary", (0.0, 0.1),
                                                                        constrained=False),), True)
     found.add_report(TARGET, ["GW-BREAKER-001"], BREAKER, "passed", payload={"arrivals": arrivals.to_data()})

@@ -13,6 +13,7 @@ from harness.report.recording import (arrivals_check, breaker_check, connections
                                       recorded_checks, recorded_cooldowns, schedule_check, window_check)
 from harness.report.timeline import nice_step, render_svg
 from harness.history import EventKind, History
+from harness.timing import Clock
 from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, check_jitter, check_schedule, jitter_offsets
 from harness.wait import Cooldown
 from tests.report_pages import parse
@@ -68,7 +69,7 @@ def test_axis_ticks_use_a_one_two_five_step(span: float, step: float) -> None:
 
 def test_a_schedule_that_holds_puts_every_retry_inside_its_window() -> None:
     times = attempts(1.0, 2.0, 4.0, 8.0, 16.0)
-    verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=SCALE, tolerance=TOL)
+    verdict = check_schedule(times, GATEWAY_BACKOFF, Clock(SCALE, TOL))
     check = schedule_check("gateway", times, verdict, allowed_attempts=GATEWAY_BACKOFF.max_attempts)
     assert check.passed
     assert [lane.label for lane in check.lanes] == [f"attempt {n}" for n in range(1, 7)]
@@ -79,7 +80,7 @@ def test_a_schedule_that_holds_puts_every_retry_inside_its_window() -> None:
 
 def test_a_retry_that_came_too_early_is_drawn_outside_its_window() -> None:
     times = attempts(1.2, 0.5, 4.2)
-    verdict = check_schedule(times, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL)
+    verdict = check_schedule(times, HIVE_BACKOFF, Clock(SCALE, TOL))
     check = schedule_check("hive", times, verdict, allowed_attempts=HIVE_BACKOFF.max_attempts)
     assert not check.passed and "attempt 3 came too early" in check.detail
     assert marks(render_svg(check)) == ["free", "inside", "outside", "inside"]
@@ -87,7 +88,7 @@ def test_a_retry_that_came_too_early_is_drawn_outside_its_window() -> None:
 
 def test_an_attempt_beyond_the_allowed_count_has_no_window() -> None:
     times = attempts(1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-    verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=SCALE, tolerance=TOL)
+    verdict = check_schedule(times, GATEWAY_BACKOFF, Clock(SCALE, TOL))
     check = schedule_check("gateway", times, verdict, allowed_attempts=GATEWAY_BACKOFF.max_attempts)
     assert not check.passed
     assert check.lanes[-1].label == "attempt 7" and check.lanes[-1].windows == ()
@@ -96,7 +97,7 @@ def test_an_attempt_beyond_the_allowed_count_has_no_window() -> None:
 
 def test_a_single_gap_is_labelled_with_the_request_numbers_it_spans() -> None:
     times = attempts(5.0)
-    verdict = check_schedule(times, GATEWAY_BACKOFF, time_scale=SCALE, tolerance=TOL)
+    verdict = check_schedule(times, GATEWAY_BACKOFF, Clock(SCALE, TOL))
     check = schedule_check("gap", times, verdict, allowed_attempts=6, first_attempt=3)
     assert [lane.label for lane in check.lanes] == ["attempt 3", "attempt 4"]
 

@@ -30,7 +30,7 @@ def collector(reports: list[Report], tolerance: float | None = None) -> VerdictC
     spec = load_target_file(DEFAULT_TARGETS["gateway"])
     found = VerdictCollector(catalogue(), {spec.name: spec})
     for clauses, nodeid, outcome in reports:
-        found.add_report(TARGET, clauses, nodeid, outcome, tolerance=tolerance)
+        found.add_report(TARGET, clauses, nodeid, outcome, tolerances=[tolerance] if tolerance is not None else None)
     return found
 
 

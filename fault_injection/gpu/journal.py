@@ -4,7 +4,8 @@ Each line is written with a single `write` on an O_APPEND descriptor, so lines f
 workers never interleave. Then steps read it through `read_journal` and the helpers below; the
 journal is the fakes' own account, independent of what the hive under test reports.
 
-Entry kinds (every entry has `kind`, `t` (epoch seconds), `pid`, and `worker_id` for workers):
+Entry kinds (every entry has `kind`, `t` (epoch seconds), `mono` (time.monotonic()), `pid`, and `worker_id`
+for workers):
     nvidia_smi          argv, exit_code
     start               argv, backend, device, model, model_ref, port, callback_url
     startup_failed      code, message            (the worker then exits 1)
@@ -49,7 +50,8 @@ class Journal:
     def write(self, kind: str, **fields: Any) -> None:
         if self.path is None:
             return
-        entry = {"kind": kind, "t": time.time(), "pid": os.getpid(), **self.stamp, **fields}
+        # `mono` is CLOCK_MONOTONIC, the clock of the harness's own history on this machine.
+        entry = {"kind": kind, "t": time.time(), "mono": time.monotonic(), "pid": os.getpid(), **self.stamp, **fields}
         line = (json.dumps(entry, default=str) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -12,7 +12,7 @@ Feature: The retry schedule
     And the gaps between the requests to provider "primary" follow the gateway backoff schedule
     And the response is an error envelope with code "SERVICE_UNAVAILABLE"
 
-  @GW-RETRY-010 @fine-timing
+  @GW-RETRY-010
   Scenario: Retry delays carry jitter
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503

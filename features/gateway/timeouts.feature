@@ -11,7 +11,8 @@ Feature: The timeout cascade
     Given provider "primary" stalls before answering
     When a client sends a chat completion request
     Then the response is an error envelope with code "GATEWAY_TIMEOUT"
-    And the response came after the upstream timeout and before the request timeout
+    And the gateway gave up on provider "primary" at the upstream timeout
+    And the response came before the request timeout
     And the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
   @GW-TIMEOUT-002 @feature-streaming @coarse-timing @fresh-instance

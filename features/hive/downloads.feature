@@ -54,7 +54,7 @@ Feature: Downloading models from the hub
     And the hive holds no connection to the hub
     And the hive's temp dir is empty
 
-  @HIVE-RETRY-005 @fine-timing
+  @HIVE-RETRY-005
   Scenario: Retry jitter varies between downloads
     Given the hub always answers 503
     When a client downloads model "acme/tiny-chat" 3 times one after another

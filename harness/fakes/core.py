@@ -193,22 +193,24 @@ class FakeServer:
                 request.json(), routed.stream, routed.attempt, routed.reply, connection))
         started = event.t
 
-        def report(status: int | None, outcome: str, sent: int) -> None:
+        def report(status: int | None, outcome: str, sent: int, silent_since: float | None = None) -> None:
             self._recorder.record(EventKind.RESPONSE, self.source, path=request.path, attempt=routed.attempt,
                                   status=status, outcome=outcome, chunks_sent=sent,
-                                  duration=time.monotonic() - started)
+                                  duration=time.monotonic() - started,
+                                  silent_since=silent_since)
 
         gone = asyncio.Event()
         watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
         try:
-            await self._execute(routed.plan, send, gone, peer, report)
+            await self._execute(routed.plan, send, gone, peer, report, started)
         finally:
             watcher.cancel()
 
     async def _execute(self, plan: Plan, send: Any, gone: asyncio.Event, peer: Peer | None,
-                       report: Callable[[int | None, str, int], None]) -> None:
+                       report: Callable[..., None], arrived: float) -> None:
         """Answer with `plan`; `report` the outcome once, before the last thing the client can see
-        (the final byte, or the close), so a client never observes an unrecorded outcome."""
+        (the final byte, or the close), so a client never observes an unrecorded outcome. A reply
+        the client gave up on while it was silent reports since when (`arrived`: it never began)."""
         assert self._stopping is not None
         stopping = self._stopping
 
@@ -217,11 +219,13 @@ class FakeServer:
             await self._close(peer, gone, plan.reset)
 
         async def go_silent(status: int | None, prefix: str, sent: int) -> None:
+            since = time.monotonic()
             await _pause(None, gone, stopping)
-            report(status, prefix + await self._interrupted(peer, gone), sent)
+            report(status, prefix + await self._interrupted(peer, gone), sent, since)
 
         if await _pause(plan.delay_before_headers, gone, stopping):
-            report(None, await self._interrupted(peer, gone), 0)
+            # Silent since the request arrived: how long the client waited before it gave up.
+            report(None, await self._interrupted(peer, gone), 0, arrived)
             return
         if plan.hang:
             return await go_silent(None, "hung, ", 0)
@@ -268,6 +272,7 @@ class FakeServer:
             await self._close(peer, gone, reset=False)
             return "server stopped"
         return "client disconnected"
+
 
 
 def _reached(limit: int | None, sent: int) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, cast
 import pytest
 
 from harness.report.html import write_report
+from harness.timing import TOLERANCE_PROPERTY
 from harness.verdict import VerdictCollector
 
 REPORT_FILE = "conformance.html"
@@ -43,13 +44,13 @@ class VerdictRecorder:
         props = dict(report.user_properties)
         if "clauses" not in props:
             return
-        tolerance = props.get("timing_tolerance")  # the plugin records it as a formatted string
+        tolerances = [float(cast(str, value)) for key, value in report.user_properties if key == TOLERANCE_PROPERTY]
         self.collector.add_report(
             str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome_of(report),
             duration=report.duration, failure=report.longreprtext if report.failed else "",
             reason=crash_message(report) if report.failed else "",
             payload=getattr(report, PAYLOAD_ATTRIBUTE, None),
-            tolerance=float(cast(str, tolerance)) if tolerance is not None else None)
+            tolerances=tolerances)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = str(excinfo.value).strip() or "interrupted (Ctrl-C)"

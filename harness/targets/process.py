@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,18 @@ from harness.targets.render import render
 from harness.targets.spec import TargetSpec
 
 STOP_GRACE = 5.0
+
+
+def exited_within(pid: int, timeout: float) -> bool:
+    """Block until process `pid` (a child of ours) exits or `timeout` passes, without reaping it."""
+    try:
+        handle = os.pidfd_open(pid)
+    except OSError:   # already reaped, or a kernel without pidfds: the caller's wait decides
+        return True
+    try:
+        return bool(select.select([handle], [], [], max(0.0, timeout))[0])
+    finally:
+        os.close(handle)
 
 
 def placeholders(spec: TargetSpec, context: TargetContext, **extra: Any) -> dict[str, Any]:
@@ -172,11 +185,14 @@ class RunningProcess:
             self._popen.send_signal(signum)
 
     def wait_exit(self, timeout: float) -> int | None:
-        """The root's exit code once it exits within `timeout`, else None."""
+        """The root's exit code once it exits within `timeout`, else None; the exit is recorded
+        when the kernel reports it (Popen.wait alone polls, up to 50 ms late)."""
         if self._popen is None:
             return None
+        if self._popen.returncode is None:
+            exited_within(self._popen.pid, timeout)
         try:
-            code = self._popen.wait(timeout)
+            code = self._popen.wait(0 if self._popen.returncode is None else None)
         except subprocess.TimeoutExpired:
             return None
         if self.exit_code is None:

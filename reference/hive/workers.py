@@ -1,7 +1,8 @@
 """Worker processes: start with rbee's flags in their own process group, watch, stop with escalation.
 
-Stop: SIGTERM to the worker's process group, a grace of 90 % of the cleanup timeout, then SIGKILL,
-so that even a worker ignoring SIGTERM is gone within the cleanup timeout. How a worker ended is
+Stop: SIGTERM to the worker's process group, a grace, then SIGKILL, so that even a worker ignoring
+SIGTERM is gone, and the hive itself can be, within the cleanup timeout: the grace leaves room for
+the kill, the reaping and the hive's own exit, which take real time whatever the time scale. How a worker ended is
 kept: its exit code, or 128 + signal (143 after SIGTERM, 137 after SIGKILL).
 """
 
@@ -28,7 +29,8 @@ from reference.hive.validation import SpawnRequest
 
 log = logging.getLogger("reference.hive.workers")
 KILL_REAP_FLOOR = 1.0  # real seconds
-TERM_GRACE = 0.9  # share of the cleanup timeout a worker gets to honour SIGTERM; SIGKILL is near instant
+SHUTDOWN_RESERVE = 0.3  # real seconds kept from the cleanup timeout for SIGKILL, reaping and the hive's own exit
+MIN_TERM_GRACE = 0.3  # share of the cleanup timeout a worker always gets to honour SIGTERM
 
 
 class WorkerState(StrEnum):
@@ -189,7 +191,7 @@ class Supervisor:
         worker.stopping = True
         self.on_change()
         self._signal(worker, signal.SIGTERM)
-        grace = self.cleanup * TERM_GRACE
+        grace = self.term_grace()
         if await self._ended_within(worker, grace if self.escalate else self.cleanup):
             return worker.exit_code
         if not self.escalate:
@@ -200,6 +202,11 @@ class Supervisor:
         # SIGKILL cannot be ignored; only the reaping is left, which must not be cut short at small scales.
         await self._ended_within(worker, self.cleanup - grace, at_least=KILL_REAP_FLOOR)
         return worker.exit_code
+
+    def term_grace(self) -> float:
+        """Spec seconds a worker gets between SIGTERM and SIGKILL."""
+        reserve = SHUTDOWN_RESERVE / self.clock.scale if self.clock.scale > 0 else 0.0
+        return max(self.cleanup * MIN_TERM_GRACE, self.cleanup - reserve)
 
     async def _ended_within(self, worker: Worker, spec_seconds: float, at_least: float = 0.0) -> bool:
         try:

@@ -1,0 +1,34 @@
+"""What each kind of timed check must resolve, in spec seconds, from the clauses' own numbers.
+
+A check's distinction is the smallest violation it must catch (harness.timing); these are the
+ones DESIGN §2 and §6 imply. docs/timing.md explains each.
+"""
+
+from __future__ import annotations
+
+from harness.schedule import BackoffSchedule
+from harness.spec_values import BREAKER, GATEWAY_RETRY_BUDGET, TIMEOUTS
+from harness.timing import AT_ONCE, Distinction
+
+UPSTREAM_TIMEOUT = Distinction(TIMEOUTS.request - TIMEOUTS.upstream,
+                               f"an upstream timeout of {TIMEOUTS.upstream:g} s against the "
+                               f"{TIMEOUTS.request:g} s request timeout")
+CLEANUP = Distinction(TIMEOUTS.cleanup, f"the {TIMEOUTS.cleanup:g} s cleanup timeout")
+AT_ONCE_ANSWER = Distinction(AT_ONCE, f"an answer at once (within {AT_ONCE:g} spec s) from one after a wait")
+RETRY_AFTER_SECONDS = Distinction(1.0, "a Retry-After in whole seconds")
+BREAKER_LATE_PROBE = 5.0   # spec seconds before the cooldown's end at which a call must still be rejected
+BREAKER_COOLDOWN = Distinction(BREAKER_LATE_PROBE, f"the last {BREAKER_LATE_PROBE:g} s of the "
+                                                   f"{BREAKER.cooldown:g} s breaker cooldown")
+RETRY_BUDGET = Distinction(10.0, f"the {GATEWAY_RETRY_BUDGET:g} s retry budget to within 10 s")
+
+
+def backoff_schedule(schedule: BackoffSchedule) -> Distinction:
+    """Backoff errors are relative (a wrong multiplier, initial delay or cap): resolving 10 % of
+    the longest delay resolves them; shorter delays are judged with the same absolute widening."""
+    longest = schedule.base(schedule.max_attempts - 1)
+    return Distinction(0.1 * longest, f"10 % of the longest backoff delay ({longest:g} s)")
+
+
+def retry_after_hint(seconds: float) -> Distinction:
+    """A hint is waited at least in full and at most 10 % longer (DESIGN §6)."""
+    return Distinction(0.1 * seconds, f"10 % of a {seconds:g} s Retry-After")

@@ -1,0 +1,45 @@
+"""Timed checks as steps: a phrase registers what its check must resolve, so the plugin can run
+its scenarios at a time scale where the check decides (harness.timing), and `decided` turns a
+check that still cannot decide into a skip that says why, after any sure violation has failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+from pytest_bdd import then, when
+from pytest_bdd.parsers import StepParser
+
+from harness.timing import Clock, Resolution, StepArguments, Undecidable, register_timed_phrase
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _register(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution]) -> None:
+    register_timed_phrase(lambda text: parser.parse_arguments(text) if parser.is_matching(text) else None,
+                          resolution)
+
+
+def timed_then(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],
+               **kwargs: Any) -> Callable[[F], F]:
+    """`then(parser)`, for a check that must resolve `resolution` (fixed, or from the step's arguments)."""
+    _register(parser, resolution)
+    return then(parser, **kwargs)
+
+
+def timed_when(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],
+               **kwargs: Any) -> Callable[[F], F]:
+    """`when(parser)` for an action whose own timing the scenario judges (a call made while a
+    breaker is open must be rejected at once)."""
+    _register(parser, resolution)
+    return when(parser, **kwargs)
+
+
+def decided(clock: Clock, resolution: Resolution) -> None:
+    """Skips the scenario, saying why, when `clock` cannot decide `resolution`: a check that
+    found nothing wrong must not pass when it could not have told."""
+    try:
+        clock.require(resolution)
+    except Undecidable as exc:
+        pytest.skip(f"not verified: {exc}")

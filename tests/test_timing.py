@@ -1,0 +1,139 @@
+"""Windows, decidability and scale choice (harness.timing), the phrases that declare them, and a
+scan proving the steps add no fixed real-time slack to any window."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from harness.calibration import FLOOR, ToleranceMonitor, from_samples
+from harness.plugin import PROJECT_ROOT
+from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, UPSTREAM_TIMEOUT, backoff_schedule
+from harness.schedule import HIVE_BACKOFF
+from harness.wait import wait_until
+from harness.timing import (DECISION_FRACTION, SCALE_MARGIN, Clock, Distinction, ScenarioTiming, Undecidable,
+                            choose_scale, resolutions_of)
+
+import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
+import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
+
+
+def test_a_window_is_the_spec_bound_times_the_scale_widened_by_the_tolerance_and_nothing_else() -> None:
+    clock = Clock(scale=0.1, tolerance=0.02)
+    window = clock.window(25.0, 25.0)
+    assert window.low == pytest.approx(2.48) and window.high == pytest.approx(2.52)
+    assert clock.deadline(5.0) == pytest.approx(0.52)
+    assert clock.at_once == pytest.approx(0.12)
+    assert clock.window(0.0, 1.0).low == 0.0   # never below zero
+
+
+def test_patience_is_generous_but_never_a_window() -> None:
+    clock = Clock(scale=0.025, tolerance=0.02)
+    assert clock.patience(30.0) >= 2 * clock.real(30.0) and clock.patience(30.0) >= 5.0
+
+
+@pytest.mark.parametrize(("scale", "decides"), [(0.04, True), (0.039, False), (1.0, True)])
+def test_a_check_decides_only_when_the_widening_is_at_most_half_its_distinction(scale: float, decides: bool) -> None:
+    clock = Clock(scale=scale, tolerance=0.02)
+    assert clock.decides(RETRY_AFTER_SECONDS) is decides
+    if decides:
+        clock.require(RETRY_AFTER_SECONDS)
+    else:
+        with pytest.raises(Undecidable, match=r"a Retry-After in whole seconds cannot be decided at time scale "
+                                              r"0\.039 .* it needs time scale 0\.04 or more"):
+            clock.require(RETRY_AFTER_SECONDS)
+
+
+def test_the_distinctions_come_from_the_clauses_numbers() -> None:
+    assert UPSTREAM_TIMEOUT.seconds == 5.0 and CLEANUP.seconds == 5.0 and AT_ONCE_ANSWER.seconds == 1.0
+    assert backoff_schedule(HIVE_BACKOFF).seconds == pytest.approx(1.6)    # 10 % of the 16 s delay
+    assert Distinction(2.0, "x").needed_scale(0.02) == pytest.approx(0.02 / (DECISION_FRACTION * 2.0))
+
+
+def test_the_scale_is_the_targets_unless_a_check_needs_more_and_never_above_real_time() -> None:
+    coarse = [CLEANUP]                       # needs 0.02 * 1.25 / 2.5 = 0.01
+    assert choose_scale(0.025, coarse, 0.02) == 0.025
+    fine = [CLEANUP, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.25 / 0.5 = 0.05
+    assert choose_scale(0.025, fine, 0.02) == pytest.approx(0.05)
+    assert Clock(choose_scale(0.025, fine, 0.02), 0.02 * SCALE_MARGIN).decides(RETRY_AFTER_SECONDS)
+    assert choose_scale(0.1, [Distinction(0.001, "x")], 0.02) == 1.0
+    assert choose_scale(0.1, [], 0.5) == 0.1
+
+
+def test_timed_phrases_declare_what_their_checks_resolve() -> None:
+    found = resolutions_of(["the hive exits with code 0 within the cleanup timeout",
+                            'the gap before request 2 to provider "primary" was about 3 seconds',
+                            "the response status is 200"])
+    assert [r.what for r in found] == [CLEANUP.what, "10 % of a 3 s Retry-After"]
+
+
+def test_each_check_reads_the_tolerance_when_it_judges_and_reports_it() -> None:
+    readings = iter([0.02, 0.03])
+    used: list[float] = []
+    timing = ScenarioTiming(0.1, lambda: next(readings), used.append)
+    assert (timing.clock().tolerance, timing.clock().tolerance) == (0.02, 0.03)
+    assert used == [0.02, 0.03]
+
+
+def test_the_tolerance_is_a_high_percentile_of_the_noise_times_six_never_below_the_floor() -> None:
+    quiet = from_samples([(0.0001, 0.00002)] * 50)
+    assert quiet.tolerance == FLOOR
+    busy = from_samples([(0.001, 0.0001)] * 90 + [(0.008, 0.001)] * 10)
+    assert busy.tolerance == pytest.approx(6 * (0.008 + 0.001), rel=0.2)
+
+
+def test_the_monitor_keeps_measuring_while_the_run_goes_on() -> None:
+    with ToleranceMonitor(every=0.01, keep=30) as monitor:
+        wait_until(lambda: monitor.taken >= 3, timeout=5.0, what="three background samples")
+        assert monitor.current().tolerance >= FLOOR
+
+
+# -- no fixed real-time slack in the steps ---------------------------------------------------
+
+REAL_TIME = ("time_scale", "tolerance", "deadline", "patience", "at_once", "elapsed", ".real(", "monotonic")
+UNIT_FACTORS = {1000}   # seconds to milliseconds
+
+
+def slack_in(source: str, filename: str) -> list[str]:
+    """Arithmetic that adds, subtracts or multiplies a fixed number into real seconds, and fixed
+    numeric timeouts: every window must come from a Clock (the clause's bound and the tolerance)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.keyword) and node.arg == "timeout" and isinstance(node.value, ast.Constant):
+            found.append(f"{filename}:{node.value.lineno}: a fixed timeout={node.value.value!r}")
+        if not isinstance(node, ast.BinOp):
+            continue
+        for number, other in ((node.left, node.right), (node.right, node.left)):
+            if not (isinstance(number, ast.Constant) and isinstance(number.value, (int, float))):
+                continue
+            text = ast.unparse(other)
+            if not any(word in text for word in REAL_TIME):
+                continue
+            if isinstance(node.op, (ast.Mult, ast.Div)) and number.value in UNIT_FACTORS:
+                continue
+            if number.value == 0:
+                continue
+            found.append(f"{filename}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_step_adds_fixed_slack_to_a_window() -> None:
+    found = [problem for path in sorted((PROJECT_ROOT / "steps").glob("*.py"))
+             for problem in slack_in(path.read_text(), path.name)]
+    assert not found, "fixed real-time slack in steps:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("line", [
+    "limit = TIMEOUTS.cleanup * time_scale + timing_tolerance + 0.3",
+    "wait_until(done, timeout=clock.deadline(TIMEOUTS.cleanup) + 0.5, what='x')",
+    "wait_until(done, timeout=2.0, what='x')",
+    "limit = TIMEOUTS.upstream * time_scale / 2",
+])
+def test_the_scan_finds_slack(line: str) -> None:
+    assert slack_in(line, "x.py")
+
+
+def test_the_scan_leaves_unit_conversions_and_spec_arithmetic_alone(tmp_path: Path) -> None:
+    assert not slack_in("latency_ms = int(clock.real(TIMEOUTS.upstream * 1.5) * 1000)", "x.py")
