@@ -18,6 +18,11 @@ class SuiteRun:
     failed: tuple[str, ...]
     passed: tuple[str, ...]
     output: str
+    messages: dict[str, str]        # each failed scenario's failure message
+
+    def failed_on(self, pattern: str) -> tuple[str, ...]:
+        """The failed scenarios whose failure message matches `pattern` (any, when it is empty)."""
+        return tuple(name for name in self.failed if re.search(pattern, self.messages.get(name, ""), re.S))
 
 
 def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
@@ -42,13 +47,17 @@ def run_suite(tmp_path: Path, profile: str, target: Path, marker: str, timeout: 
         [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / f"test_{profile}.py"), "--target", str(target),
          "-m", marker, "-q", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path / "reports"),
          f"--junitxml={junit}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
-    failed, passed = [], []
+    failed, passed, messages = [], [], {}
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
             name = case.get("name", "")
-            if case.find("failure") is not None or case.find("error") is not None:
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is not None:
                 failed.append(name)
+                messages[name] = (problem.get("message") or "") + "\n" + (problem.text or "")
             elif case.find("skipped") is None:
                 passed.append(name)
     return SuiteRun(completed.returncode, tuple(failed), tuple(passed),
-                    completed.stdout[-3000:] + completed.stderr[-2000:])
+                    completed.stdout[-3000:] + completed.stderr[-2000:], messages)

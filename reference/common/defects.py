@@ -14,6 +14,7 @@ class Defect(Generic[C]):
     description: str
     clauses: tuple[str, ...]
     components: C
+    assertion: str = ""     # a regex the catching scenario's failure message must match: the check meant to catch it
 
 
 def components_for(defects: Mapping[str, Defect[C]], name: str | None, clean: Callable[[], C]) -> C:
