@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 from catalogue import Vocabulary
@@ -34,10 +35,27 @@ def envelope_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
     problems += [f"details.{key} is missing (required for {code})"
                  for key in entry.required_details if key not in details]
     if exchange.status in RETRY_AFTER_STATUSES:
-        if "retry-after" not in {k.lower() for k in exchange.headers}:
-            problems.append(f"HTTP {exchange.status} without a Retry-After header")
-        if "retry_after_seconds" not in details:
-            problems.append(f"HTTP {exchange.status} without details.retry_after_seconds")
+        problems += retry_after_problems(exchange, details)
+    return problems
+
+
+def retry_after_problems(exchange: Exchange, details: dict[str, Any]) -> list[str]:
+    """A 429 or 503 says when to retry twice, and both must agree: a Retry-After header of whole
+    seconds, at least one, and details.retry_after_seconds, which the header rounds up."""
+    header = next((v for k, v in exchange.headers.items() if k.lower() == "retry-after"), None)
+    seconds = details.get("retry_after_seconds")
+    problems = []
+    if header is None:
+        problems.append(f"HTTP {exchange.status} without a Retry-After header")
+    elif not header.strip().isdigit() or int(header) < 1:
+        problems.append(f"Retry-After {header!r} is not a positive whole number of seconds")
+    if seconds is None:
+        problems.append(f"HTTP {exchange.status} without details.retry_after_seconds")
+    elif not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        problems.append(f"details.retry_after_seconds {seconds!r} is not a number of seconds")
+    elif not problems and int(header or 0) != max(1, math.ceil(seconds)):
+        problems.append(f"Retry-After {header} does not agree with details.retry_after_seconds {seconds} "
+                        f"(rounded up: {max(1, math.ceil(seconds))})")
     return problems
 
 

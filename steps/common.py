@@ -15,7 +15,7 @@ from pytest_bdd import given, parsers, then, when
 
 from catalogue import vocabulary
 from harness.chat import bearer, error_details
-from harness.envelope import envelope_problems, error_code
+from harness.envelope import envelope_problems, error_code, retry_after_problems
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import EventKind, History
@@ -225,10 +225,20 @@ def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
         f"the stream restarted after bytes reached the client: {pieces}"
 
 
-@then("the response carries a Retry-After header")
-def then_retry_after_present(exchange: Exchange) -> None:
-    value = exchange.headers.get("retry-after", "")
-    assert value.isdigit() and int(value) >= 0, f"no usable Retry-After: {exchange.describe()}"
+@then("the response carries a Retry-After that agrees with its error details")
+def then_retry_after_agrees(exchange: Exchange) -> None:
+    problems = retry_after_problems(exchange, error_details(exchange))
+    assert not problems, f"{'; '.join(problems)}: {exchange.describe()}"
+
+
+@then(parsers.parse("the response carries a Retry-After of {seconds:d} seconds"))
+def then_retry_after_of(exchange: Exchange, seconds: int) -> None:
+    """The upstream's hint, rounded up, in the header and in the details."""
+    problems = retry_after_problems(exchange, error_details(exchange))
+    assert not problems, f"{'; '.join(problems)}: {exchange.describe()}"
+    observed = (int(exchange.headers["retry-after"]), math.ceil(error_details(exchange)["retry_after_seconds"]))
+    assert observed == (seconds, seconds), \
+        f"Retry-After {observed[0]} and retry_after_seconds {observed[1]}, expected {seconds}: {exchange.describe()}"
 
 
 @then(parsers.parse('the stream was refused with an error envelope with code "{code}"'))

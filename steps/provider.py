@@ -60,6 +60,14 @@ def given_always_answers(gateway_rig: GatewayRig, name: str, status: int, header
     gateway_rig.script(name, script(then=Reply(status, _headers(header) if header else {})))
 
 
+@given(parsers.re(r'provider "(?P<name>[^"]+)" answers 503 with the Retry-After hints (?P<hints>[\d, and]+) seconds$'))
+def given_retry_after_hints(gateway_rig: GatewayRig, name: str, hints: str) -> None:
+    """One 503 per hint, in order, each asking to wait that long; then 503s with the last hint."""
+    seconds = [int(h) for h in hints.replace(" and ", ", ").split(", ")]
+    replies = [Reply(503, {"retry-after": str(h)}) for h in seconds]
+    gateway_rig.script(name, script(*replies, then=replies[-1]))
+
+
 @given(parsers.re(r'provider "(?P<name>[^"]+)" streams "(?P<text>[^"]*)"(?: in (?P<chunks>\d+) chunks)?$'))
 def given_streams(gateway_rig: GatewayRig, name: str, text: str, chunks: str | None) -> None:
     gateway_rig.script(name, script(then=text_stream(text, int(chunks or 3))))

@@ -189,11 +189,6 @@ def then_no_error_event(stream_exchange: StreamExchange) -> None:
     assert stream_exchange.error is None, stream_exchange.describe()
 
 
-@then(parsers.parse("the error details say retry_after_seconds is {seconds:d}"))
-def then_details_retry_after(exchange: Exchange, seconds: int) -> None:
-    assert error_details(exchange).get("retry_after_seconds") == seconds, exchange.describe()
-
-
 @then(parsers.parse('the error details carry the partial text "{text}"'))
 def then_partial_text(exchange: Exchange, text: str) -> None:
     assert error_details(exchange).get("partial_text") == text, exchange.describe()

@@ -12,7 +12,7 @@ Feature: Concurrency limits
     And a client sends a chat completion request
     Then the response is an error envelope with code "SERVICE_UNAVAILABLE"
     And the error details say current_requests is 2 and max_concurrent is 2
-    And the response carries a Retry-After header
+    And the response carries a Retry-After that agrees with its error details
     And provider "primary" received 2 requests
 
   @GW-LIMIT-004

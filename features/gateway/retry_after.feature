@@ -25,5 +25,5 @@ Feature: Honouring the provider's Retry-After
     And provider "primary" always answers 429 with header "retry-after: 90"
     When a client sends a chat completion request
     Then the response is an error envelope with code "RATE_LIMITED"
-    And the error details say retry_after_seconds is 90
+    And the response carries a Retry-After of 90 seconds
     And provider "primary" received 1 request

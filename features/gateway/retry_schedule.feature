@@ -19,10 +19,20 @@ Feature: The retry schedule
     When a client sends 3 chat completion requests one after another
     Then the gaps between the requests to provider "primary" are jittered
 
+  # The two budget scenarios pin the budget between 115 s and 125 s: a retry ending at 115 s
+  # must be made, one ending at 125 s must not.
   @GW-RETRY-006 @coarse-timing
-  Scenario: Retries stop before the two-minute budget runs out
+  Scenario: A retry that ends inside the two-minute budget is made
     Given provider "primary" speaks the openai wire format
-    And provider "primary" always answers 503 with header "retry-after: 50"
+    And provider "primary" answers 503 with the Retry-After hints 55, 55, 5 and 50 seconds
+    When a client sends a chat completion request
+    Then provider "primary" received 4 requests
+    And the response is an error envelope with code "SERVICE_UNAVAILABLE"
+
+  @GW-RETRY-006 @coarse-timing
+  Scenario: A retry that would end past the two-minute budget is not made
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" answers 503 with the Retry-After hints 55, 55 and 15 seconds
     When a client sends a chat completion request
     Then provider "primary" received 3 requests
     And the response is an error envelope with code "SERVICE_UNAVAILABLE"

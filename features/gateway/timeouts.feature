@@ -13,6 +13,7 @@ Feature: The timeout cascade
     Then the response is an error envelope with code "GATEWAY_TIMEOUT"
     And the gateway gave up on provider "primary" at the upstream timeout
     And the response came before the request timeout
+    And provider "primary" received 1 request
     And the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
   @GW-TIMEOUT-002 @feature-streaming @coarse-timing @fresh-instance
@@ -31,9 +32,11 @@ Feature: The timeout cascade
 
   @GW-TIMEOUT-004
   Scenario: Latency on the network path within the upstream timeout is only slower
-    Given the network path to provider "primary" adds latency of a fifth of the upstream timeout
+    Given provider "primary" streams "Hello"
+    And the network path to provider "primary" adds latency of a fifth of the upstream timeout
     When a client sends a chat completion request
-    Then the response status is 200
+    Then the completion text is "Hello"
+    And provider "primary" received 1 request
 
   @GW-CLEANUP-003
   Scenario: On SIGTERM the gateway exits within the cleanup timeout

@@ -6,7 +6,7 @@ Feature: Capacity without workers, and queued inferences
     Given the hive is running
     When a client runs an inference
     Then the response is an error envelope with code "SERVICE_UNAVAILABLE"
-    And the response carries a Retry-After header
+    And the response carries a Retry-After that agrees with its error details
 
   @HIVE-LIMIT-001
   Scenario: A queued inference is served when the slot frees

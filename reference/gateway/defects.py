@@ -80,6 +80,11 @@ def _slow_timeout(config: GatewayConfig) -> GatewayConfig:
     return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, upstream=35.0, request=40.0))
 
 
+def _upstream_timeout_28s(config: GatewayConfig) -> GatewayConfig:
+    """Still answers before the 30 s request timeout: only a measurement at the provider tells."""
+    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, upstream=28.0))
+
+
 class JitterAboveBound(RetryPolicy):
     """Jitter added on top of the delay, 20 to 50 %, instead of spread +/-10 % around it."""
 
@@ -92,8 +97,8 @@ def _seven_attempts(settings: RetrySettings) -> RetryPolicy:
     return RetryPolicy(dataclasses.replace(settings, max_attempts=settings.max_attempts + 1), random.Random())
 
 
-def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect[Components]:
-    return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
+def _defect(description: str, clauses: tuple[str, ...], assertion: str = "", **parts: object) -> Defect[Components]:
+    return Defect(description, clauses, Components(**parts), assertion)  # type: ignore[arg-type]
 
 
 DEFECTS: dict[str, Defect[Components]] = {
@@ -126,6 +131,9 @@ DEFECTS: dict[str, Defect[Components]] = {
     "capacity-off-by-one": _defect("admits one request more than its capacity", ("GW-LIMIT-002",),
                                    limiter=OffByOneLimiter),
     "timeout-35s": _defect("upstream timeout of 35 s instead of 25 s", ("GW-TIMEOUT-003",), configure=_slow_timeout),
+    "timeout-28s": _defect("upstream timeout of 28 s instead of 25 s (still inside the 30 s request timeout)",
+                           ("GW-TIMEOUT-003",), configure=_upstream_timeout_28s,
+                           assertion=r"dropped provider primary .* upstream timeout allows"),
     "retries-after-first-byte": _defect("retries a stream after bytes reached the client (duplicates)",
                                         ("GW-STREAM-005", "GW-STREAM-006"),
                                         retry_after_commit=True),

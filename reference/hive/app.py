@@ -62,6 +62,7 @@ class Hive:
         self.supervisor = Supervisor(config.worker_command, config.env, config.temp_dir, clock,
                                      config.timeouts.cleanup, config.limits.slots_per_worker,
                                      self.limiter.changed, escalate=parts.escalate_to_sigkill,
+                                     term_grace=parts.term_grace,
                                      remove_temp=parts.remove_temp_files)
         smi = NvidiaSmi(config.nvidia_smi, config.env, clock.real(config.timeouts.nvidia_smi) + 1.0)
         self.spawner = Spawner(clock, self.models, parts.preflight(smi), self.supervisor,

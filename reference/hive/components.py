@@ -43,8 +43,10 @@ class Components:
     configure: Callable[[HiveConfig], HiveConfig] = _same
     authenticator: Callable[[str], Authenticator] = Authenticator
     render_error: Callable[[ServiceError, str], Response] = render.error_response
-    # Worker stop: SIGTERM, then SIGKILL after the cleanup timeout; False never escalates.
+    # Worker stop: SIGTERM, then SIGKILL after a grace within the cleanup timeout; False never escalates.
     escalate_to_sigkill: bool = True
+    # Spec seconds between SIGTERM and SIGKILL; None: what leaves room for the hive's own exit.
+    term_grace: float | None = None
     # Daemon SIGTERM/SIGINT: stop every worker before exiting; False leaves them running.
     stop_workers_on_shutdown: bool = True
     # Partial downloads, worker scratch dirs and temp_dir at shutdown are removed; False keeps them.

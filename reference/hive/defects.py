@@ -62,6 +62,11 @@ def _slow_inference(config: HiveConfig) -> HiveConfig:
     return dataclasses.replace(config, timeouts=slower)
 
 
+def _inference_timeout_28s(config: HiveConfig) -> HiveConfig:
+    """Still answers before the 30 s request timeout: only the worker's side of it tells."""
+    return dataclasses.replace(config, timeouts=dataclasses.replace(config.timeouts, inference=28.0))
+
+
 def _no_retry_after(error: ServiceError, correlation_id: str) -> Response:
     body = error.envelope(correlation_id)
     if error.status == 503:
@@ -69,8 +74,8 @@ def _no_retry_after(error: ServiceError, correlation_id: str) -> Response:
     return JSONResponse(body, status_code=error.status, headers={"X-Correlation-ID": correlation_id})
 
 
-def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect[Components]:
-    return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
+def _defect(description: str, clauses: tuple[str, ...], assertion: str = "", **parts: object) -> Defect[Components]:
+    return Defect(description, clauses, Components(**parts), assertion)  # type: ignore[arg-type]
 
 
 DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # the same as --defect, for harnesses that set the environment
@@ -99,6 +104,13 @@ DEFECTS: dict[str, Defect[Components]] = {
                                    ("HIVE-LIMIT-001", "HIVE-LIMIT-002"), limiter=OffByOneLimiter),
     "inference-timeout-35s": _defect("inference timeout of 35 s instead of 25 s", ("HIVE-TIMEOUT-002",),
                                      configure=_slow_inference),
+    "inference-timeout-28s": _defect("inference timeout of 28 s instead of 25 s (still inside the request timeout)",
+                                     ("HIVE-TIMEOUT-002",), configure=_inference_timeout_28s,
+                                     assertion=r"let go of the hung worker .* inference timeout allows"),
+    "kill-grace-10s": _defect("a worker that ignores SIGTERM gets 10 s before SIGKILL, twice the cleanup timeout",
+                              ("HIVE-CLEANUP-005",), term_grace=10.0,
+                              assertion=r"stop took .* allowed|exited .* after the signal|still running after the "
+                                        r"cleanup timeout"),
     "exit-0-on-timeout": _defect("the CLI exits 0 when a request timed out", ("HIVE-EXIT-003",),
                                  cli_timeout_exit_code=0),
     "leaves-temp-files": _defect("partial downloads and worker scratch files stay in temp_dir",

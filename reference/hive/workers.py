@@ -106,10 +106,10 @@ class Worker:
 class Supervisor:
     def __init__(self, command: tuple[str, ...], env: dict[str, str], temp_dir: Path, clock: ScaledClock,
                  cleanup: float, slots_per_worker: int, on_change: Callable[[], None],
-                 escalate: bool = True, remove_temp: bool = True) -> None:
+                 escalate: bool = True, remove_temp: bool = True, term_grace: float | None = None) -> None:
         self.command, self.env, self.temp_dir, self.clock = command, env, temp_dir, clock
         self.cleanup, self.slots_per_worker, self.on_change = cleanup, slots_per_worker, on_change
-        self.escalate, self.remove_temp = escalate, remove_temp
+        self.escalate, self.remove_temp, self.fixed_term_grace = escalate, remove_temp, term_grace
         self.workers: dict[str, Worker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -205,6 +205,8 @@ class Supervisor:
 
     def term_grace(self) -> float:
         """Spec seconds a worker gets between SIGTERM and SIGKILL."""
+        if self.fixed_term_grace is not None:
+            return self.fixed_term_grace
         reserve = SHUTDOWN_RESERVE / self.clock.scale if self.clock.scale > 0 else 0.0
         return max(self.cleanup * MIN_TERM_GRACE, self.cleanup - reserve)
 
