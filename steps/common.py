@@ -15,6 +15,7 @@ from pytest_bdd import given, parsers, then, when
 from catalogue import vocabulary
 from harness.chat import bearer, error_details
 from harness.envelope import envelope_problems, error_code
+from harness.background import InFlight
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import History
@@ -22,7 +23,7 @@ from harness.report.recording import jitter_check, record_check, window_note
 from harness.schedule import BackoffSchedule, Undecidable, check_jitter, jitter_offsets
 from harness.report.evidence import Evidence
 from harness.spec_values import BREAKER
-from harness.streaming import InFlight, StreamExchange
+from harness.streaming import StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.targets.url import UrlTarget
 from harness.wait import wait_until
@@ -69,9 +70,9 @@ def sut(target_spec: TargetSpec, sut_context: TargetContext, start_state: None,
 
 
 @pytest.fixture
-def in_flight() -> Iterator[list[InFlight]]:
+def in_flight() -> Iterator[list[InFlight[Any]]]:
     """Requests a scenario left running on purpose; their threads end with the SUT."""
-    flights: list[InFlight] = []
+    flights: list[InFlight[Any]] = []
     yield flights
 
 
