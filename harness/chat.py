@@ -10,7 +10,7 @@ from harness.exchange import Exchange
 DEFAULT_MODEL = "faultline-test-model"
 
 
-def chat_body(stream: bool = False, content: str = "Say hello", **overrides: Any) -> dict[str, Any]:
+def chat_body(*, stream: bool = False, content: str = "Say hello", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": content}],
                             "stream": stream}
     body.update(overrides)

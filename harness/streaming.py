@@ -7,10 +7,9 @@ terminal `data: {"error": {...}}` event in the error envelope.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -105,35 +104,3 @@ def stream_chat(url: str, body: Mapping[str, Any], headers: Mapping[str, str], *
                         break
         status, response_headers = response.status_code, dict(response.headers)
     return StreamExchange(status, response_headers, tuple(events), raw, sent_at, time.monotonic(), disconnected)
-
-
-@dataclass
-class InFlight:
-    """A request running in a thread, so a scenario can hold several open at once."""
-
-    thread: threading.Thread
-    result: list[StreamExchange] = field(default_factory=list)
-    failure: list[BaseException] = field(default_factory=list)
-
-    def wait(self, timeout: float) -> StreamExchange:
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise TimeoutError(f"request still running after {timeout:g}s")
-        if self.failure:
-            raise self.failure[0]
-        return self.result[0]
-
-
-def start_in_background(url: str, body: Mapping[str, Any], headers: Mapping[str, str],
-                        timeout: float = 60.0) -> InFlight:
-    flight = InFlight(threading.Thread(daemon=True))
-
-    def run() -> None:
-        try:
-            flight.result.append(stream_chat(url, body, headers, timeout=timeout))
-        except BaseException as exc:  # handed to the waiting step, which reports it
-            flight.failure.append(exc)
-
-    flight.thread = threading.Thread(target=run, daemon=True, name="in-flight-request")
-    flight.thread.start()
-    return flight

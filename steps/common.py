@@ -15,6 +15,7 @@ from pytest_bdd import given, parsers, then, when
 
 from catalogue import vocabulary
 from harness.chat import bearer, error_details
+from harness.background import InFlight
 from harness.envelope import envelope_problems, error_code, retry_after_problems
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
@@ -25,7 +26,7 @@ from harness.schedule import BackoffSchedule, check_jitter, jitter_offsets
 from harness.timing import Clock, ScenarioTiming, Undecidable
 from harness.report.evidence import Evidence
 from harness.spec_values import BREAKER, TIMEOUTS
-from harness.streaming import InFlight, StreamExchange
+from harness.streaming import StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.targets.url import UrlTarget
 from harness.wait import wait_until
@@ -73,9 +74,9 @@ def sut(target_spec: TargetSpec, sut_context: TargetContext, start_state: None,
 
 
 @pytest.fixture
-def in_flight() -> Iterator[list[InFlight]]:
+def in_flight() -> Iterator[list[InFlight[Any]]]:
     """Requests a scenario left running on purpose; their threads end with the SUT."""
-    flights: list[InFlight] = []
+    flights: list[InFlight[Any]] = []
     yield flights
 
 

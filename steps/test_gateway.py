@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,8 +13,11 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from catalogue import vocabulary
 from fault_injection.plugin import ScenarioNetwork
+from harness.background import InFlight, in_background
 from harness.chat import bearer, chat_body, completion_text, error_details
+from harness.envelope import error_code
 from harness.exchange import Exchange, send
+from harness.hang_up import send_and_hold
 from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
@@ -23,10 +27,10 @@ from harness.report.recording import record_check, record_cooldown, window_check
 from harness.resolutions import CLEANUP, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
-from harness.streaming import InFlight, StreamExchange, start_in_background, stream_chat
+from harness.streaming import StreamExchange, stream_chat
 from harness.targets import RunningTarget, TargetSpec
 from harness.timing import ScenarioTiming
-from harness.wait import wait_out_cooldown
+from harness.wait import wait_out_cooldown, wait_until
 from steps.common import assert_exits_within_cleanup
 from steps.timed import decided, timed_then, timed_when
 
@@ -106,13 +110,29 @@ def when_stream_and_hang_up(sut: RunningTarget, api_token: str, events: int) -> 
 
 @when(parsers.re(r'(?:a client starts a chat completion request|(?P<count>\d+) clients? starts? (?:a )?chat completion '
                  r'requests?) that stays? in flight at provider "(?P<name>[^"]+)"$'))
-def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, in_flight: list[InFlight],
+def when_start_in_flight(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, in_flight: list[InFlight[Any]],
                          count: str | None, name: str, timing: ScenarioTiming) -> None:
     fake = gateway_rig.provider(name).fake
     for _ in range(int(count or 1)):
         seen = len(fake.requests)
-        in_flight.append(start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)))
+        flight = in_background(partial(send, "POST", _url(sut), json_body=chat_body(), headers=bearer(api_token)))
+        in_flight.append(flight)
+        wait_until(lambda seen=seen, flight=flight: len(fake.requests) > seen or flight.finished,
+                   timeout=timing.clock().patience(TIMEOUTS.request), what=f"the request to reach provider {name}")
+        assert len(fake.requests) > seen, f"answered before reaching provider {name}: {flight.wait(0).describe()}"
+
+
+@when(parsers.parse('a client sends a chat completion request and hangs up once provider "{name}" has received it'))
+def when_send_and_hang_up(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
+                          timing: ScenarioTiming) -> None:
+    fake = gateway_rig.provider(name).fake
+    seen = len(fake.requests)
+    held = send_and_hold(_url(sut), chat_body(), bearer(api_token))
+    try:
         fake.wait_for_requests(seen + 1, timeout=timing.clock().patience(TIMEOUTS.request))
+    finally:
+        early = held.hang_up()
+    assert not early, f"the gateway answered before the client hung up: {early[:300]!r}"
 
 
 @pytest.fixture
@@ -255,11 +275,10 @@ def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: Gat
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
 
 
-@when(parsers.parse("{count:d} clients send chat completion requests at the same time"),
-      target_fixture="stream_exchanges")
-def when_send_concurrently(sut: RunningTarget, api_token: str, count: int,
-                           timing: ScenarioTiming) -> list[StreamExchange]:
-    flights = [start_in_background(_url(sut), chat_body(stream=True), bearer(api_token)) for _ in range(count)]
+@when(parsers.parse("{count:d} clients send chat completion requests at the same time"), target_fixture="exchanges")
+def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, timing: ScenarioTiming) -> list[Exchange]:
+    flights = [in_background(partial(send, "POST", _url(sut), json_body=chat_body(), headers=bearer(api_token)))
+               for _ in range(count)]
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
 
 
@@ -270,11 +289,11 @@ def then_details_provider(exchange: Exchange, name: str, status: int) -> None:
 
 
 @then(parsers.parse('one of them was rejected with "{code}" and the other received "{text}"'))
-def then_one_rejected_one_served(stream_exchanges: list[StreamExchange], code: str, text: str) -> None:
-    rejected = [e for e in stream_exchanges if e.status == vocabulary()[code].status]
-    served = [e for e in stream_exchanges if e.status == 200 and e.text == text and e.done]
-    assert len(rejected) == 1 and len(served) == 1, [e.describe() for e in stream_exchanges]
-    assert json.loads(rejected[0].body)["error"]["code"] == code, rejected[0].describe()
+def then_one_rejected_one_served(exchanges: list[Exchange], code: str, text: str) -> None:
+    rejected = [e for e in exchanges if e.status == vocabulary()[code].status]
+    served = [e for e in exchanges if e.status == 200 and completion_text(e) == text]
+    assert len(rejected) == 1 and len(served) == 1, [e.describe() for e in exchanges]
+    assert error_code(rejected[0]) == code, rejected[0].describe()
 
 
 @then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'))

@@ -25,17 +25,22 @@ class SuiteRun:
         return tuple(name for name in self.failed if re.search(pattern, self.messages.get(name, ""), re.S))
 
 
+def reference_target_text(profile: str, suffix: str) -> str:
+    """The reference target file's text, named `<name>-<suffix>`, fit to be written anywhere."""
+    text = DEFAULT_TARGETS[profile].read_text()
+    text = re.sub(r'^name = "([^"]+)"', rf'name = "\1-{suffix}"', text, count=1, flags=re.M)
+    # The copy lives elsewhere: a template file named relative to the original must stay findable.
+    return re.sub(r'^template_file = "([^"/][^"]*)"',
+                  lambda m: f'template_file = "{DEFAULT_TARGETS[profile].parent / m.group(1)}"', text, flags=re.M)
+
+
 def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
     """The reference target file, renamed and started with `--defect NAME`."""
-    text = DEFAULT_TARGETS[profile].read_text()
-    text = re.sub(r'^name = "([^"]+)"', rf'name = "\1-{defect}"', text, count=1, flags=re.M)
+    text = reference_target_text(profile, defect)
     for module in (f"reference.{profile}", f"reference.{profile}.cli"):  # the daemon, and a CLI if any
         text = text.replace(f'["{{{{ python }}}}", "-m", "{module}",',
                             f'["{{{{ python }}}}", "-m", "{module}", "--defect", "{defect}",')
     assert "--defect" in text, "the reference target file's command has an unexpected shape"
-    # The copy lives elsewhere: a template file named relative to the original must stay findable.
-    text = re.sub(r'^template_file = "([^"/][^"]*)"',
-                  lambda m: f'template_file = "{DEFAULT_TARGETS[profile].parent / m.group(1)}"', text, flags=re.M)
     path = tmp_path / f"{profile}-{defect}.toml"
     path.write_text(text)
     return path

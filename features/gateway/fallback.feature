@@ -3,7 +3,7 @@ Feature: Fallbacks
   Streaming falls back to a buffered reply when the upstream cannot stream; a request moves
   to the next provider in the chain when the first is exhausted or its breaker is open.
 
-  @GW-FALLBACK-001
+  @GW-FALLBACK-001 @feature-streaming
   Scenario: A provider declared unable to stream is asked for a buffered reply
     Given provider "primary" speaks the openai wire format
     And provider "primary" cannot stream and answers "Buffered hello"
@@ -12,7 +12,7 @@ Feature: Fallbacks
     And every request provider "primary" received asked for a buffered reply
     And the metric "llm_fallback_triggered_total" with type "streaming_to_buffered" is 1
 
-  @GW-FALLBACK-002 @GW-OBS-005
+  @GW-FALLBACK-002 @GW-OBS-005 @feature-streaming
   Scenario: A provider that refuses to stream triggers a buffered retry
     Given provider "primary" speaks the openai wire format
     And provider "primary" refuses streaming with "Cannot use tools with stream" and answers "Buffered hello"

@@ -20,6 +20,15 @@ Feature: Concurrency limits
     Given provider "primary" speaks the openai wire format
     And provider "primary" first streams "one two three" in 3 chunks then stalls after 1, afterwards streams "Hello"
     And the gateway admits 1 concurrent request and queues none
+    When a client sends a chat completion request and hangs up once provider "primary" has received it
+    And a client sends a chat completion request once the gateway has let go of provider "primary"
+    Then the completion text is "Hello"
+
+  @GW-LIMIT-004 @feature-streaming
+  Scenario: A slot comes back when its client hangs up mid-stream
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" first streams "one two three" in 3 chunks then stalls after 1, afterwards streams "Hello"
+    And the gateway admits 1 concurrent request and queues none
     When a client streams a chat completion and hangs up after 1 events
     And a client sends a chat completion request once the gateway has let go of provider "primary"
     Then the completion text is "Hello"

@@ -72,11 +72,3 @@ Feature: Streaming: retry only before the first byte
     And provider "primary" always answers 503 with header "retry-after-ms: 1"
     When a client streams a chat completion
     Then the stream was refused with an error envelope with code "SERVICE_UNAVAILABLE"
-
-  @GW-CLEANUP-002 @coarse-timing @fresh-instance
-  Scenario: Broken upstream connections are closed before the next attempt
-    Given provider "primary" speaks the openai wire format
-    And provider "primary" always streams "Hello brave new world" in 4 chunks, then cuts the connection after 2
-    When a client sends a chat completion request
-    Then provider "primary" received 6 requests
-    And provider "primary" never held more than 1 connection at a time

@@ -35,6 +35,16 @@ Feature: Inference routed to workers
     And the worker journal shows 1 inference started
     And the worker journal shows no worker start on backend "cpu"
 
+  @HIVE-GPU-008
+  Scenario: A non-streaming inference whose worker runs out of VRAM ends with GPU_VRAM_EXHAUSTED, not retried
+    Given workers on GPU 0 run out of memory after 2 tokens
+    And the hive also sees GPU 1
+    And a worker for model "acme/tiny-chat" is running on GPU 0
+    When a client runs an inference
+    Then the response is an error envelope with code "GPU_VRAM_EXHAUSTED"
+    And the worker journal shows 1 inference started
+    And the worker journal shows 1 worker start, on backend "cuda" and device 0
+
   @HIVE-STREAM-006
   Scenario: A non-streaming inference whose worker crashes carries the text produced before it
     Given workers on GPU 0 crash after 3 tokens
@@ -61,12 +71,23 @@ Feature: Inference routed to workers
     Then the stream ended with an error event with code "INFERENCE_TIMEOUT"
     And the error event reports the text delivered before it
 
-  @HIVE-CLEANUP-006 @feature-streaming
-  Scenario: A client that hangs up gets its worker connection closed
+  @HIVE-CLEANUP-006 @HIVE-LIMIT-004
+  Scenario: A client that hangs up before its answer gets its worker connection closed and its slot back
+    Given workers on GPU 0 hang after 0 tokens
+    And a worker for model "acme/tiny-chat" is running on GPU 0
+    When a client runs an inference and hangs up once the worker has started it
+    Then the hive has let go of the worker within the cleanup timeout
+    When 1 client starts an inference that stays in flight at the worker
+    Then the worker journal shows 2 inferences started
+
+  @HIVE-CLEANUP-006 @HIVE-LIMIT-004 @feature-streaming
+  Scenario: A client that hangs up mid-stream gets its worker connection closed and its slot back
     Given workers on GPU 0 hang after 2 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0
     When a client streams an inference and hangs up after 2 events
     Then the hive has let go of the worker within the cleanup timeout
+    When 1 client starts an inference that stays in flight at the worker
+    Then the worker journal shows 2 inferences started
 
   @HIVE-LIMIT-001 @HIVE-LIMIT-002 @HIVE-LIMIT-003 @HIVE-VOC-003 @HIVE-HEALTH-002
   Scenario: The inference beyond capacity is rejected at once with 503 and Retry-After
@@ -79,12 +100,3 @@ Feature: Inference routed to workers
     And the response came at once
     And the worker journal shows 1 inference started
     And GET /v1/health still answers 200
-
-  @HIVE-LIMIT-004
-  Scenario: A slot comes back when its client hangs up
-    Given workers on GPU 0 hang after 1 token
-    And a worker for model "acme/tiny-chat" is running on GPU 0
-    When a client streams an inference and hangs up after 2 events
-    And the hive has let go of the worker
-    And 1 client starts an inference that stays in flight at the worker
-    Then the worker journal shows 2 inferences started

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers, read_body
+from reference.common.http import (CorrelationIdMiddleware, correlation_id, exception_handlers, read_body,
+                                   unless_disconnected)
 from reference.gateway import render
 from reference.gateway.classify import Category
 from reference.gateway.config import GatewayConfig, parse_config
@@ -70,10 +71,16 @@ class Gateway:
         try:
             if not chat.stream:
                 try:
-                    provider, transcript = await engine.complete(chat, cid)
+                    completed = await self._complete(request, engine, chat, cid)
                 except ServiceError:
                     _observe(metrics, "error", "none", started)
                     raise
+                finally:
+                    await slot.aclose()
+                if completed is None:  # the client left: its upstream call was cancelled and closed
+                    _observe(metrics, "error", "none", started)
+                    return Response(status_code=499)
+                provider, transcript = completed
                 _observe(metrics, "ok", provider, started)
                 return JSONResponse(render.completion(cid, chat.model, transcript),
                                     headers={"X-Correlation-ID": cid})
@@ -84,6 +91,14 @@ class Gateway:
         return StreamingResponse(self._stream(engine, committed, chat, cid, slot, started),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Correlation-ID": cid})
+
+    async def _complete(self, request: Request, engine: Engine, chat: ChatRequest,
+                        cid: str) -> tuple[str, Transcript] | None:
+        """The whole completion, or None when the client hangs up first (the call is cancelled,
+        which closes its upstream connection)."""
+        if not self.parts.close_upstream_on_disconnect:
+            return await engine.complete(chat, cid)
+        return await unless_disconnected(request, engine.complete(chat, cid))
 
     async def _stream(self, engine: Engine, committed: Committed, chat: ChatRequest, cid: str,
                       slot: AsyncExitStack, started: float) -> AsyncIterator[bytes]:

@@ -138,7 +138,7 @@ DEFECTS: dict[str, Defect[Components]] = {
                                         ("GW-STREAM-005", "GW-STREAM-006"),
                                         retry_after_commit=True),
     "leaks-upstream-on-disconnect": _defect("leaves the upstream connection open when the client leaves",
-                                            ("GW-STREAM-004",),
+                                            ("GW-STREAM-004", "GW-CLEANUP-001"),
                                             close_upstream_on_disconnect=False),
     "bare-envelope": _defect("error envelopes without suggested_action or Retry-After", ("GW-VOC-003",),
                              render_error=_bare_envelope),

@@ -13,13 +13,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -30,7 +29,8 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import CorrelationIdMiddleware, correlation_id, exception_handlers, read_body
+from reference.common.http import (CorrelationIdMiddleware, correlation_id, exception_handlers, read_body,
+                                   unless_disconnected)
 from reference.hive import render
 from reference.hive.codes import WORKER_NOT_FOUND, hive_error
 from reference.hive.components import Components
@@ -154,7 +154,7 @@ class Hive:
         held = AsyncExitStack()  # the slot and the worker connection, released together
         try:
             # Until the stream is committed, a client that leaves frees its queue place or slot at once.
-            started = await _unless_disconnected(request, self._start(wanted, held, cid))
+            started = await unless_disconnected(request, self._start(wanted, held, cid))
         except BaseException:
             await held.aclose()
             raise
@@ -215,28 +215,6 @@ class Streaming:
     worker: Worker
     head: list[dict[str, Any]]
     events: AsyncIterator[dict[str, Any]]
-
-
-T = TypeVar("T")
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None (with `work` cancelled) if the client hangs up first."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    return None if task.cancelled() else task.result()
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def build_app(hive: Hive) -> Starlette:
