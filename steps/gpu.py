@@ -13,6 +13,7 @@ from harness.timing import ScenarioTiming
 from harness.wait import wait_until
 from steps.timed import decided, timed_then
 
+FOREVER = 3600.0 * 24   # spec seconds: longer than any ready timeout a hive is given
 RBEE_FLAGS = ("--worker-id", "--model", "--model-ref", "--backend", "--device", "--port", "--callback-url")
 
 
@@ -39,6 +40,11 @@ def given_free_vram(hive_rig: HiveRig, index: int, free: int) -> None:
 @given(parsers.parse("workers on GPU {index:d} take {seconds:g} seconds to load"))
 def given_slow_load(hive_rig: HiveRig, index: int, seconds: float) -> None:
     hive_rig.gpu.add_fault(index, slow_load_seconds=seconds)
+
+
+@given(parsers.parse("workers on GPU {index:d} never finish loading"))
+def given_never_ready(hive_rig: HiveRig, index: int) -> None:
+    hive_rig.gpu.add_fault(index, slow_load_seconds=FOREVER)
 
 
 @given(parsers.parse("workers on GPU {index:d} ignore SIGTERM"))

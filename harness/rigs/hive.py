@@ -16,6 +16,15 @@ from harness.portal import BackgroundLoop
 from harness.rigs.gpu import GpuRig
 
 DEFAULT_MODEL = HubModel("acme/tiny-chat", size_bytes=256 * 1024, required_vram_mib=2048)
+READY_TIMEOUT = 30.0          # spec seconds: the hive's own default wait for a worker's ready callback
+WORKER_START_BUDGET = 5.0     # real seconds: the fake worker is a Python process; a loaded 2-core machine
+                              # has taken 1.4 s to start one, and a hive must not give up on it for that
+
+
+def ready_timeout(time_scale: float) -> float:
+    """The ready timeout the harness configures (spec seconds): the clause leaves it to the hive,
+    and at small time scales 30 spec seconds would be less real time than the fake worker needs."""
+    return max(READY_TIMEOUT, WORKER_START_BUDGET / time_scale)
 
 
 def model_ref(repo_id: str) -> str:
@@ -57,6 +66,7 @@ class HiveRig:
         assert self._hub_proxy is not None
         return {"hub_url": f"http://{self._hub_proxy.listen}",
                 "limits": {"slots_per_worker": self.limits.slots_per_worker, "max_queue": self.limits.max_queue},
+                "timeouts": {"ready": ready_timeout(self.time_scale)},
                 **self.gpu.values(self.time_scale)}
 
     def request_log(self) -> str:
