@@ -215,7 +215,7 @@ nav a { margin-right: 12px; }
 <td><strong>{{ row.clause.id }}</strong><br><span class="muted">{{ row.clause.text }}</span></td>
 <td class="level-{{ row.clause.level }}">{{ row.clause.level }}</td>
 <td><span class="badge {{ row.result | replace(' ', '-') }}">{{ row.result }}</span>
-{% if row.reasons and row.result != 'passed' %}<ul class="reasons">{% for r in row.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}</td>
+{% if row.reasons and row.result != 'passed' %}<details class="why" {% if row.reasons | length <= 2 %}open{% endif %}><summary>why ({{ row.reasons | length }})</summary><ul class="reasons">{% for r in row.reasons %}<li>{{ r }}</li>{% endfor %}</ul></details>{% endif %}</td>
 <td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span></li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
 <td>{% if row.evidence %}<a href="#{{ row.evidence }}">evidence</a>{% else %}<span class="muted">&mdash;</span>{% endif %}</td>
 </tr>
@@ -264,7 +264,7 @@ Clauses whose scenarios did not run are <em>not verified</em>, never passed.</di
 <p><strong>MUST {{ v.summary.must_passed }} passed</strong> <span class="muted">(passed / applicable: a clause that did not run counts against it)</span></p>
 {% if v.summary.must_failed %}<p class="must-failed">Failed MUST clauses:</p><ul class="reasons">{% for c, reasons in v.summary.must_failed.items() %}<li><a href="#{{ t.clause_anchor(c) }}">{{ c }}</a>: {{ reasons | join('; ') }}</li>{% endfor %}</ul>{% endif %}
 {% if v.summary.unexpected_passes %}<p class="unexpected-passes">Declared expected failures that passed (the target file is wrong): {% for c in v.summary.unexpected_passes %}<a href="#{{ t.clause_anchor(c) }}">{{ c }}</a> {% endfor %}</p>{% endif %}
-{% if v.summary.must_not_verified %}<p class="must-not-verified">MUST clauses not verified:</p><ul class="reasons must-not-verified">{% for c, reasons in v.summary.must_not_verified.items() %}<li data-clause="{{ c }}"><a href="#{{ t.clause_anchor(c) }}">{{ c }}</a>: {{ reasons | join('; ') }}</li>{% endfor %}</ul>{% endif %}
+{% if v.summary.must_not_verified %}<details class="must-not-verified" {% if v.summary.must_not_verified | length <= 12 %}open{% endif %}><summary>{{ v.summary.must_not_verified | length }} MUST clause(s) not verified</summary><ul class="reasons must-not-verified">{% for c, reasons in v.summary.must_not_verified.items() %}<li data-clause="{{ c }}"><a href="#{{ t.clause_anchor(c) }}">{{ c }}</a>: {{ reasons | join('; ') }}</li>{% endfor %}</ul></details>{% endif %}
 <p class="declared-failures">Declared expected failures: {% if v.expected_failures %}{% for c in v.expected_failures %}<a href="#{{ t.clause_anchor(c) }}">{{ c }}</a> <span class="muted">({{ v.clauses[c].result if c in v.clauses else 'not a clause of this profile' }})</span> {% endfor %}{% else %}none{% endif %}</p>
 </div>
 <dl class="summary">
