@@ -16,8 +16,8 @@ from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
 from harness.calibration import Calibration, calibrate
 from harness.coverage import case_key, scenario_cases
 from harness.errors import TargetFileError
-from harness.judgement import why_not_applicable
 from harness.history import History
+from harness.judgement import why_not_applicable
 from harness.portal import BackgroundLoop
 from harness.schedule import HIVE_BACKOFF, scale_to_resolve
 from harness.stop_signals import install_stop_handlers
