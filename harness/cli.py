@@ -9,17 +9,19 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 from catalogue import PROFILES, catalogue
 from harness.coverage import scan_features
+from harness.gate import EXIT_CONFORMANT, EXIT_ERROR, EXIT_INTERRUPTED, verdict_line, worst_exit_code
 from harness.report.recorder import REPORT_FILE
 from harness.stop_signals import run_in_own_group
 from harness.verdict import write_verdict
 from harness.verdict_merge import MergeError, merge_verdicts, read_verdict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+PYTEST_INTERRUPTED, PYTEST_NO_TESTS = 2, 5
+ACCEPT_HELP = ("exit 0 for a verdict that is incomplete only because of clauses the target declares as "
+               "expected failures (the verdict stays incomplete and lists them)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--reports-dir", type=Path, default=PROJECT_ROOT / "reports")
     run.add_argument("--workers", type=int, default=2,
                      help="parallel pytest-xdist workers (0: run in one process); default 2")
+    run.add_argument("--accept-declared-failures", action="store_true", help=ACCEPT_HELP)
 
     merge = commands.add_parser("merge", help="merge one target's verdicts from runs split across machines")
     merge.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICT",
                        help="verdict-<name>.json files of one target, each from a run of some scenarios")
     merge.add_argument("--out", type=Path, required=True, metavar="FILE",
                        help="where the merged verdict is written")
+    merge.add_argument("--accept-declared-failures", action="store_true", help=ACCEPT_HELP)
 
     clauses = commands.add_parser("clauses", help="list the clause catalogue with its coverage")
     clauses.add_argument("--profile", choices=PROFILES)
@@ -75,20 +79,35 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     command += [f"--profile={p}" for p in args.profile]
     command += ["--slow"] if args.slow else []
     command += ["-n", str(args.workers)] if args.workers > 0 else []
-    code = run_in_own_group(command + passthrough, PROJECT_ROOT)
-    if code not in (0, 1):
-        if (reports / REPORT_FILE).exists():  # cut short: what did run is still reported
-            print(f"faultline: run cut short; the report of what ran: {reports / REPORT_FILE}")
-        return code  # interrupted, internal error, usage error, nothing collected: pytest said why
+    finished = run_in_own_group(command + passthrough, PROJECT_ROOT)
     verdicts = [json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json"))]
+    interrupted = finished.stopped_by or (finished.code == PYTEST_INTERRUPTED
+                                          and any(v["run"]["cut_short"] for v in verdicts))
+    if interrupted:
+        for verdict in verdicts:
+            print(f"faultline: (partial) {verdict_line(verdict)}")
+        if (reports / REPORT_FILE).exists():
+            print(f"faultline: run interrupted; the report of what ran: {reports / REPORT_FILE}")
+        return EXIT_INTERRUPTED
+    if finished.code == PYTEST_NO_TESTS:
+        print(f"faultline: no scenario matched the selection{_selection(passthrough)}; nothing to judge",
+              file=sys.stderr)
+        return EXIT_ERROR
+    if finished.code not in (0, 1):   # internal or usage error, collection errors: pytest said why
+        print(f"faultline: the run did not finish (pytest exit code {finished.code}); no verdict", file=sys.stderr)
+        return EXIT_ERROR
     if not verdicts:
         print("faultline: no scenario ran, so there is no verdict", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_ERROR
     for verdict in verdicts:
         print(f"faultline: {verdict_line(verdict)}")
     print(f"faultline: reports in {reports}; conformance report: {reports / REPORT_FILE}")
     print(allure_hint(reports))
-    return EXIT_FAILED if any(v["verdict"] == "fail" for v in verdicts) else EXIT_OK
+    return worst_exit_code(verdicts, accept_declared_failures=args.accept_declared_failures)
+
+
+def _selection(passthrough: list[str]) -> str:
+    return f" (pytest arguments: {' '.join(passthrough)})" if passthrough else ""
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -96,25 +115,15 @@ def _merge(args: argparse.Namespace) -> int:
         merged = merge_verdicts([read_verdict(path) for path in args.verdicts])
     except MergeError as refused:
         print(f"faultline merge: {refused}", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_ERROR
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_verdict(args.out, merged)
     except OSError as error:
         print(f"faultline merge: cannot write {args.out} ({error.strerror or error})", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_ERROR
     print(f"faultline: merged {len(args.verdicts)} verdict file(s) into {args.out}; {verdict_line(merged)}")
-    return EXIT_FAILED if merged["verdict"] == "fail" else EXIT_OK
-
-
-def verdict_line(verdict: dict[str, Any]) -> str:
-    """A verdict in one line: the target, pass or fail, pass rates and what failed the gate."""
-    summary = verdict["summary"]
-    must_failed, unexpected = summary["must_failed"], summary.get("unexpected_passes")
-    return (f"{verdict['implementation']['name']} ({verdict['profile']}): {verdict['verdict']}; "
-            f"MUST {summary['must_passed']}, SHOULD {summary['should_passed']}"
-            + (f"; failed MUST clauses: {', '.join(must_failed)}" if must_failed else "")
-            + (f"; expected failures that passed: {', '.join(unexpected)}" if unexpected else ""))
+    return worst_exit_code([merged], accept_declared_failures=args.accept_declared_failures)
 
 
 def allure_hint(reports: Path) -> str:
@@ -138,7 +147,7 @@ def _clauses(args: argparse.Namespace) -> int:
                            "text": c.text, "source": c.source,
                            "scenarios": [str(s) for s in coverage.scenarios_by_clause.get(c.id, [])]}
                           for c in rows], indent=2))
-        return EXIT_OK
+        return EXIT_CONFORMANT
     for clause in rows:
         count = len(coverage.scenarios_by_clause.get(clause.id, []))
         mark = f"{count} scenario(s)" if count else "NO SCENARIO"
@@ -146,7 +155,7 @@ def _clauses(args: argparse.Namespace) -> int:
     uncovered = coverage.uncovered([c for c in known.clauses.values() if args.profile in (None, c.profile)])
     print(f"\n{len(rows)} clause(s) listed; MUST clauses without a scenario: {len(uncovered)}"
           + (f" ({', '.join(c.id for c in uncovered)})" if uncovered else ""))
-    return EXIT_OK
+    return EXIT_CONFORMANT
 
 
 def _proxy(argv: list[str]) -> int:
@@ -154,7 +163,7 @@ def _proxy(argv: list[str]) -> int:
         from fault_injection.toxiproxy.cli import main as proxy_main
     except ImportError:
         print("faultline proxy: the embedded proxy is not installed in this build", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_ERROR
     return proxy_main(argv)
 
 

@@ -7,22 +7,27 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
 from harness.calibration import ToleranceMonitor
+from harness.coverage import case_key, scenario_cases
 from harness.errors import TargetFileError
 from harness.history import History
+from harness.judgement import why_not_applicable
 from harness.portal import BackgroundLoop
 from harness.stop_signals import install_stop_handlers
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
 from harness.timing import TOLERANCE_PROPERTY, Resolution, ScenarioTiming, choose_scale, resolutions_of
-from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FRESH_INSTANCE, async_step_definitions,
-                                  registered_markers, scenario_info, scenario_step_texts, tag_problems)
-from harness.verdict import VerdictCollector
+from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FRESH_INSTANCE, ScenarioInfo,
+                                  async_step_definitions, registered_markers, scenario_info, scenario_step_texts,
+                                  tag_problems)
+from harness.verdict import RunStatus, VerdictCollector
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TARGETS = {profile: PROJECT_ROOT / "targets" / f"reference-{profile}.toml" for profile in PROFILES}
@@ -64,8 +69,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--time-factor cannot change the time scale of url target(s) {', '.join(running)}: "
                                 f"a running service keeps the scale it was started with")
     config.stash[TARGETS_KEY] = targets
-    collector = VerdictCollector(known, {spec.name: spec for specs in targets.values() for spec in specs})
+    if hasattr(config, "workerinput"):
+        return  # verdicts are judged where reports arrive: the controller, or the only process
+    collector = VerdictCollector(known, {spec.name: spec for specs in targets.values() for spec in specs},
+                                 scenario_cases(_features_dir(config), known, config.rootpath),
+                                 status=RunStatus(slow=config.getoption("slow")))
     config.pluginmanager.register(VerdictRecorder(collector), "faultline-verdicts")
+
+
+def _features_dir(config: pytest.Config) -> Path:
+    """Where pytest-bdd finds the feature files: bdd_features_base_dir, relative to the rootdir."""
+    configured = config.getini("bdd_features_base_dir")
+    return config.rootpath / configured if configured else PROJECT_ROOT / "features"
 
 
 def _selected_targets(config: pytest.Config) -> dict[str, list[TargetSpec]]:
@@ -154,21 +169,19 @@ def _spec_of(item: pytest.Item) -> TargetSpec | None:
     return callspec.params.get("target_spec") if callspec else None
 
 
-def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalogue,  # type: ignore[no-untyped-def]
+def _apply_target_rules(item: pytest.Item, info: ScenarioInfo, spec: TargetSpec, known: Catalogue,
                         config: pytest.Config) -> None:
     clause_ids = [c.id for c in info.clauses]
     example = getattr(item, "callspec", None) and item.callspec.params.get("_pytest_bdd_example")  # type: ignore[attr-defined]
     item.stash[RESOLUTIONS_KEY] = resolutions_of(scenario_step_texts(getattr(item, "obj", None), example))
     item.user_properties += [("clauses", ",".join(clause_ids)), ("target", spec.name),
-                             ("profile", spec.profile)]
-    row_tags = {m.name.removeprefix(FEATURE_TAG_PREFIX) for m in item.iter_markers()
-                if m.name.startswith(FEATURE_TAG_PREFIX)}  # Examples-level tags arrive as marks
-    missing = sorted(f for f in info.optional_features(known) | row_tags if not spec.claims(f))
-    if missing:
-        item.add_marker(pytest.mark.skip(
-            reason=f"target {spec.name} does not claim optional feature(s) {', '.join(missing)}"))
-    elif "slow" in info.tags and not config.getoption("slow"):
-        item.add_marker(pytest.mark.skip(reason="@slow scenario (real-time spec values): run with --slow"))
+                             ("profile", spec.profile), ("scenario", _case_key(item, config))]
+    marks = {m.name for m in item.iter_markers()}   # Examples-level tags arrive as marks
+    row_tags = {m.removeprefix(FEATURE_TAG_PREFIX) for m in marks if m.startswith(FEATURE_TAG_PREFIX)}
+    not_applicable = why_not_applicable(spec.name, spec.features, info.optional_features(known) | row_tags,
+                                        "slow" in info.tags or "slow" in marks, config.getoption("slow"))
+    if not_applicable is not None:
+        item.add_marker(pytest.mark.skip(reason=not_applicable))
     elif "slow" in info.tags and spec.url is not None and spec.time_scale != 1:
         item.add_marker(pytest.mark.skip(reason=f"@slow scenario runs at time scale 1, and {spec.name} keeps "
                                                 f"running at {spec.time_scale:g}"))
@@ -180,6 +193,14 @@ def _apply_target_rules(item: pytest.Item, info, spec: TargetSpec, known: Catalo
     if expected:
         item.add_marker(pytest.mark.xfail(
             strict=True, reason=f"target {spec.name} lists {', '.join(expected)} as expected failures"))
+
+
+def _case_key(item: pytest.Item, config: pytest.Config) -> str:
+    """The key of the scenario case this item runs, as `harness.coverage` computes it from the parse."""
+    template = scenario_wrapper_template_registry[cast(pytest.Function, item).obj]
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example") if callspec else None
+    return case_key(template.feature.filename, config.rootpath, template.line_number, example)
 
 
 @pytest.fixture(scope="session")

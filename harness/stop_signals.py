@@ -64,10 +64,18 @@ def stop_requests_deferred() -> Iterator[None]:
             raise KeyboardInterrupt(reason)
 
 
-def run_in_own_group(command: list[str], cwd: Path) -> int:
+@dataclass(frozen=True)
+class GroupRun:
+    code: int                     # the command's exit code; 128 + N when signal N killed it
+    stopped_by: str | None        # the stop signal passed on to it, if one came
+
+
+def run_in_own_group(command: list[str], cwd: Path) -> GroupRun:
     """Run `command` to its end, passing Ctrl-C and SIGTERM on to its process group."""
+    forwarded: list[str] = []
     with subprocess.Popen(command, cwd=cwd, start_new_session=True) as proc:
         def forward(signum: int, frame: FrameType | None) -> None:
+            forwarded.append(signal.Signals(signum).name)
             try:
                 os.killpg(proc.pid, signum)  # the group we created: pytest and what it started
             except ProcessLookupError:
@@ -76,7 +84,8 @@ def run_in_own_group(command: list[str], cwd: Path) -> int:
         previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
         try:
             code = proc.wait()
-            return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+            # Killed by a signal: the shell's convention.
+            return GroupRun(128 - code if code < 0 else code, forwarded[0] if forwarded else None)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -1,8 +1,9 @@
-"""Clause results per target, aggregated from test reports and written as one JSON file per target.
+"""Verdicts per target, judged from the scenario table and the test reports, and written as one
+JSON file per target (docs/reports.md describes the format).
 
-Works under pytest-xdist: each report carries its clauses, target, profile and the timing
-tolerance it used as user properties, and its report payload (timed checks, evidence) as the
-`faultline` attribute; xdist serialises both to the controller, where this aggregation runs.
+Works under pytest-xdist: each report carries its case key, clauses, target, profile and the
+timing tolerance it used as user properties, and its report payload (timed checks, evidence) as
+the `faultline` attribute; xdist serialises both to the controller, where this aggregation runs.
 """
 
 from __future__ import annotations
@@ -10,59 +11,38 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from catalogue import Catalogue
+from harness.coverage import ScenarioCase
+from harness.judgement import (NOT_RUN, CaseResult, Claims, ClauseTerms, judge, judge_clauses, worse,
+                               why_not_applicable)
 from harness.targets.spec import TargetSpec
 
 SUITE_VERSION = "0.1.0"
-# Worst first: the clause's result is the worst of its scenarios'.
-RANK = ["failed", "xpassed", "passed", "xfailed", "skipped"]
-BREAKS_RUN = ("failed", "xpassed")
-NOT_COVERED = "not covered"
-CLAUSE_RESULTS = (*RANK, NOT_COVERED)   # worst first, as RANK, then a clause no scenario reported
+FORMAT = 2   # of the verdict file; `faultline merge` refuses any other
 
 
-def worst(results: Iterable[str]) -> str:
-    """The worst of some scenario outcomes or clause results; `not covered` when there are none."""
-    return min(results, key=CLAUSE_RESULTS.index, default=NOT_COVERED)
-
-
-def judge(clauses: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A verdict file's `summary` and `verdict`, from its clause entries (`level` and `result`)."""
-    must_failed = [cid for cid, c in clauses.items()
-                   if c["level"] == "MUST" and c["result"] in BREAKS_RUN]
-    # A strict expected failure that passed is wrong at any level: the target file lied.
-    unexpected = sorted(cid for cid, c in clauses.items() if c["result"] == "xpassed")
-    ran = [c for c in clauses.values() if c["result"] not in (NOT_COVERED, "skipped")]
-
-    def rate(level: str) -> str:
-        rows = [c for c in ran if c["level"] == level]
-        passed = sum(1 for c in rows if c["result"] in ("passed", "xfailed"))
-        return f"{passed}/{len(rows)}"
-
+def verdict_body(terms: Mapping[str, ClauseTerms], cases: Mapping[str, CaseResult], claims: Claims, *,
+                 cut_short: bool) -> dict[str, Any]:
+    """A verdict file's `verdict`, `summary`, `clauses` and `scenarios`, judged from its cases."""
+    results = judge_clauses(terms, cases, claims, cut_short=cut_short)
+    judgement = judge(terms, results)
     return {
-        "summary": {"must_passed": rate("MUST"), "should_passed": rate("SHOULD"),
-                    "must_failed": must_failed, "unexpected_passes": unexpected,
-                    "not_covered": sorted(cid for cid, c in clauses.items() if c["result"] == NOT_COVERED)},
-        "verdict": "fail" if must_failed or unexpected else ("pass" if ran else "not run"),
+        "verdict": judgement.verdict,
+        "summary": judgement.summary(),
+        "clauses": {cid: {"level": terms[cid].level, "feature": terms[cid].feature, "result": r.result,
+                          "reasons": list(r.reasons), "scenarios": list(r.scenarios)} for cid, r in results.items()},
+        "scenarios": {key: cases[key].to_data() for key in sorted(cases)},
     }
 
 
 def write_verdict(path: Path, verdict: dict[str, Any]) -> Path:
     path.write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-@dataclass
-class ClauseResults:
-    scenarios: dict[str, str] = field(default_factory=dict)   # nodeid -> outcome
-
-    def result(self) -> str:
-        return worst(self.scenarios.values())
 
 
 @dataclass(frozen=True)
@@ -73,18 +53,21 @@ class ScenarioRecord:
     target: str
     clauses: tuple[str, ...]
     outcome: str
+    case: str = ""                                      # its key in the scenario table
     duration: float = 0.0
     failure: str = ""                                   # the failing phase's report
-    reason: str = ""                                    # its one-line gist (the assertion message)
+    reason: str = ""                                    # the failure's gist, or the skip reason
     evidence: dict[str, str] = field(default_factory=dict)
     checks: tuple[dict[str, Any], ...] = ()             # TimedCheck.to_data() of each timed check
     arrivals: dict[str, Any] | None = None              # requests the fakes received, as a TimedCheck
 
     def merged(self, outcome: str, duration: float, failure: str, reason: str,
                payload: dict[str, Any]) -> ScenarioRecord:
+        decided = worse(self.outcome, outcome)
         return dataclasses.replace(
-            self, outcome=min(self.outcome, outcome, key=RANK.index), duration=self.duration + duration,
-            failure=self.failure or failure, reason=self.reason or reason,
+            self, outcome=decided, duration=self.duration + duration,
+            failure=self.failure or failure,
+            reason=reason if decided != self.outcome else self.reason or reason,
             evidence={**self.evidence, **payload.get("evidence", {})},
             checks=self.checks + tuple(payload.get("checks", ())),
             arrivals=self.arrivals or payload.get("arrivals"))
@@ -92,52 +75,62 @@ class ScenarioRecord:
 
 @dataclass(frozen=True)
 class RunStatus:
-    """How the run ended, so a report of a run cut short says so and what it left out."""
+    """How the run went, so a report of a run cut short says so and what it left out."""
 
     selected: int | None = None          # scenarios selected to run, when the controller knows
     cut_short: str | None = None         # why the run stopped early (Ctrl-C, -x), or None
+    slow: bool = False                   # whether it ran the @slow scenarios (--slow)
 
 
 @dataclass
 class VerdictCollector:
     catalogue: Catalogue
     targets: dict[str, TargetSpec]
-    scenarios: dict[str, ScenarioRecord] = field(default_factory=dict)
+    cases: tuple[ScenarioCase, ...] = ()       # every case the feature files hold, selected or not
+    scenarios: dict[str, ScenarioRecord] = field(default_factory=dict)   # nodeid -> record
     tolerances: dict[str, set[float]] = field(default_factory=lambda: defaultdict(set))
     status: RunStatus = field(default_factory=RunStatus)
 
-    def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None, *,
+    def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None, *, case: str = "",
                    duration: float = 0.0, failure: str = "", reason: str = "",
-                   payload: dict[str, Any] | None = None,
-                   tolerances: list[float] | None = None) -> None:
+                   payload: dict[str, Any] | None = None, tolerances: list[float] | None = None) -> None:
         """Everything one phase report says about a scenario; `outcome` None for a phase that
         decides nothing (a passing setup or teardown)."""
         self.tolerances[target].update(tolerances or ())
         record = self.scenarios.get(nodeid)
         if record is None and outcome is None:
             return  # a passing setup: the scenario has not shown anything yet
-        record = record or ScenarioRecord(nodeid, target, tuple(clauses), outcome or "passed")
+        record = record or ScenarioRecord(nodeid, target, tuple(clauses), outcome or "passed", case or nodeid)
         self.scenarios[nodeid] = record.merged(outcome or record.outcome, duration, failure, reason, payload or {})
 
-    def clause_results(self, target: str) -> dict[str, ClauseResults]:
-        """Each clause's scenarios with their outcomes, derived from the scenario records."""
-        results: dict[str, ClauseResults] = defaultdict(ClauseResults)
-        for record in self.scenarios.values():
-            if record.target == target:
-                for clause in record.clauses:
-                    results[clause].scenarios[record.nodeid] = record.outcome
-        return dict(results)
+    def records(self, target: str) -> list[ScenarioRecord]:
+        return sorted((r for r in self.scenarios.values() if r.target == target), key=lambda r: r.nodeid)
+
+    def case_results(self, spec: TargetSpec) -> dict[str, CaseResult]:
+        """Every case of the target's profile with what this run made of it."""
+        reported: dict[str, ScenarioRecord] = {}
+        for record in self.records(spec.name):
+            known = reported.get(record.case)
+            if known is None or worse(known.outcome, record.outcome) != known.outcome:
+                reported[record.case] = record
+        results = {}
+        for case in self.cases:
+            if case.profile != spec.profile:
+                continue
+            why = why_not_applicable(spec.name, spec.features, case.needs, case.slow, self.status.slow)
+            ran = reported.pop(case.key) if case.key in reported else None
+            results[case.key] = CaseResult(case.name, case.clauses, ran.outcome if ran else NOT_RUN,
+                                           ran.reason if ran else "", why is None, why, case.needs, case.slow)
+        for key, ran in reported.items():   # a scenario outside the table still counts
+            results[key] = CaseResult(ran.nodeid, ran.clauses, ran.outcome, ran.reason)
+        return results
 
     def verdict(self, spec: TargetSpec) -> dict[str, Any]:
-        per_target = self.clause_results(spec.name)
-        clauses = {}
-        for clause in self.catalogue.for_profile(spec.profile):
-            entry = per_target.get(clause.id, ClauseResults())
-            clauses[clause.id] = {"level": clause.level, "result": entry.result(),
-                                  "scenarios": sorted(entry.scenarios)}
+        terms = {c.id: ClauseTerms(c.level, c.feature) for c in self.catalogue.for_profile(spec.profile)}
+        claims = Claims(frozenset(spec.features), frozenset(spec.expected_failures))
         tolerances = self.tolerances.get(spec.name, set())
-        scenarios = [s for s in self.scenarios.values() if s.target == spec.name]
         return {
+            "format": FORMAT,
             "implementation": {"name": spec.name, "version": spec.version, "target_file": str(spec.path)},
             "profile": spec.profile, "kind": spec.kind, "time_scale": spec.time_scale,
             "coarse_time_scale": spec.coarse_time_scale,
@@ -145,9 +138,9 @@ class VerdictCollector:
             "suite_version": SUITE_VERSION,
             "timing_tolerance_seconds": max(tolerances) if tolerances else None,
             "timing_tolerance_range": [min(tolerances), max(tolerances)] if tolerances else None,
-            "run": {"scenarios_reported": len(scenarios), "cut_short": self.status.cut_short},
-            **judge(clauses),
-            "clauses": clauses,
+            "run": {"scenarios_reported": len(self.records(spec.name)), "cut_short": self.status.cut_short,
+                    "slow": self.status.slow},
+            **verdict_body(terms, self.case_results(spec), claims, cut_short=self.status.cut_short is not None),
         }
 
     def write(self, directory: Path) -> list[Path]:

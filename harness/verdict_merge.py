@@ -1,32 +1,37 @@
 """One target's verdict files, written by runs split across machines, merged into one verdict.
 
-Each clause takes the worse of its results (failed, xpassed, passed, xfailed, skipped, not
-covered: `harness.verdict.worst`), its scenarios are the union, and the summary and verdict are
-recomputed as a single run computes them (`harness.verdict.judge`). The timing tolerance is the
+Every file lists every case of the target (the scenario table), run or not. The merge takes,
+per case, the worst outcome any file reports (failed, xpassed, xfailed, passed, skipped, not
+run: `harness.judgement.OUTCOMES`), with that file's reason; a case applies if any file says
+so. Clause results, summary and verdict are then judged again from those cases, with the
+function a single run uses (`harness.verdict.verdict_body`). The timing tolerance is the
 largest any machine used, as a run's is the largest any of its workers used.
 
 Files that do not describe the same target under the same suite are refused:
 
     MergeError                 one line: the file, and what is wrong with it
       - cannot be read, is not JSON, or is not a verdict file
+      - is of another verdict file format (an older Faultline's)
       - differs from the first file in a key of SAME_TARGET, or in its clause catalogue
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.verdict import CLAUSE_RESULTS, judge, worst
+from harness.judgement import CLAUSE_RESULTS, OUTCOMES, CaseResult, Claims, ClauseTerms, worse
+from harness.verdict import FORMAT, verdict_body
 
 # What makes two verdict files the same target's, as dotted paths into the file.
 SAME_TARGET = ("implementation.name", "profile", "kind", "implementation.version", "suite_version",
                "claimed_features", "expected_failures", "time_scale", "coarse_time_scale")
 REQUIRED = (*SAME_TARGET, "implementation.target_file", "timing_tolerance_seconds",
-            "run.scenarios_reported", "run.cut_short", "clauses")
+            "run.scenarios_reported", "run.cut_short", "run.slow", "clauses", "scenarios")
 
 
 class MergeError(Exception):
@@ -34,23 +39,11 @@ class MergeError(Exception):
 
 
 @dataclass(frozen=True)
-class ClauseEntry:
-    level: str
-    result: str
-    scenarios: frozenset[str]
-
-    def combined(self, other: ClauseEntry) -> ClauseEntry:
-        return ClauseEntry(self.level, worst((self.result, other.result)), self.scenarios | other.scenarios)
-
-    def to_data(self) -> dict[str, Any]:
-        return {"level": self.level, "result": self.result, "scenarios": sorted(self.scenarios)}
-
-
-@dataclass(frozen=True)
 class VerdictFile:
     path: Path
     data: Mapping[str, Any]                 # the file as written, for the keys merging keeps
-    clauses: Mapping[str, ClauseEntry]      # in the file's (the catalogue's) order
+    clauses: Mapping[str, ClauseTerms]      # in the file's (the catalogue's) order
+    cases: Mapping[str, CaseResult]
 
     def at(self, key: str) -> Any:
         value: Any = self.data
@@ -68,6 +61,10 @@ def read_verdict(path: Path) -> VerdictFile:
         raise MergeError(f"{path}: not JSON ({error})") from None
     if not isinstance(data, dict):
         raise MergeError(f"{path}: not a verdict file (not a JSON object)")
+    if data.get("format") != FORMAT:
+        written = f"format {data['format']}" if "format" in data else "the format before format numbers (1)"
+        raise MergeError(f"{path}: a verdict file of {written}; this Faultline merges format {FORMAT} only, so "
+                         f"run that share again with it")
     for key in REQUIRED:
         parent: Any = data
         for part in key.split("."):
@@ -79,21 +76,43 @@ def read_verdict(path: Path) -> VerdictFile:
         raise MergeError(f"{path}: not a verdict file ('run.scenarios_reported' is not a whole number)")
     if tolerance is not None and (not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool)):
         raise MergeError(f"{path}: not a verdict file ('timing_tolerance_seconds' is not a number or null)")
-    return VerdictFile(path, data, _clauses(path, data["clauses"]))
+    return VerdictFile(path, data, _clauses(path, data["clauses"]), _cases(path, data["scenarios"]))
 
 
-def _clauses(path: Path, raw: Any) -> dict[str, ClauseEntry]:
+def _clauses(path: Path, raw: Any) -> dict[str, ClauseTerms]:
     if not isinstance(raw, dict):
         raise MergeError(f"{path}: not a verdict file ('clauses' is not an object)")
     clauses = {}
     for clause_id, entry in raw.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("level"), str)
+                and isinstance(entry.get("feature"), (str, type(None)))
                 and entry.get("result") in CLAUSE_RESULTS and isinstance(entry.get("scenarios"), list)):
-            raise MergeError(f"{path}: not a verdict file (clause {clause_id} needs a level, one of the "
-                             f"results {', '.join(CLAUSE_RESULTS)}, and a list of scenarios)")
-        scenarios = frozenset(map(str, entry["scenarios"]))
-        clauses[clause_id] = ClauseEntry(entry["level"], entry["result"], scenarios)
+            raise MergeError(f"{path}: not a verdict file (clause {clause_id} needs a level, a feature or null, one "
+                             f"of the results {', '.join(CLAUSE_RESULTS)}, and a list of scenarios)")
+        clauses[clause_id] = ClauseTerms(entry["level"], entry["feature"])
     return clauses
+
+
+def _cases(path: Path, raw: Any) -> dict[str, CaseResult]:
+    if not isinstance(raw, dict):
+        raise MergeError(f"{path}: not a verdict file ('scenarios' is not an object)")
+    cases = {}
+    for key, entry in raw.items():
+        if not (isinstance(entry, dict) and entry.get("outcome") in OUTCOMES
+                and isinstance(entry.get("applies"), bool) and isinstance(entry.get("clauses"), list)
+                and all(k in entry for k in ("name", "why_not_applicable", "reason"))):
+            raise MergeError(f"{path}: not a verdict file (scenario {key} needs a name, its clauses, whether it "
+                             f"applies and why not, one of the outcomes {', '.join(OUTCOMES)}, and a reason)")
+        cases[key] = CaseResult.from_data(entry)
+    return cases
+
+
+def merged_case(a: CaseResult, b: CaseResult) -> CaseResult:
+    """The worse outcome with its reason; applicable if either run found it so."""
+    shown = a if worse(a.outcome, b.outcome) == a.outcome else b
+    applies = a.applies or b.applies
+    return dataclasses.replace(shown, applies=applies,
+                               why_not_applicable=None if applies else a.why_not_applicable)
 
 
 def merge_verdicts(files: Sequence[VerdictFile]) -> dict[str, Any]:
@@ -103,19 +122,22 @@ def merge_verdicts(files: Sequence[VerdictFile]) -> dict[str, Any]:
     first = files[0]
     for other in files[1:]:
         _refuse_a_different_target(first, other)
-    clauses = dict(first.clauses)
-    for other in files[1:]:
-        clauses = {cid: entry.combined(other.clauses[cid]) for cid, entry in clauses.items()}
-    clause_data = {cid: entry.to_data() for cid, entry in clauses.items()}
+    cases: dict[str, CaseResult] = {}
+    for file in files:
+        for key, case in file.cases.items():
+            cases[key] = merged_case(cases[key], case) if key in cases else case
     tolerances = [t for f in files if (t := f.at("timing_tolerance_seconds")) is not None]
+    ranges = [r for f in files if isinstance(r := f.data.get("timing_tolerance_range"), list) and len(r) == 2]
     cut_short = list(dict.fromkeys(reason for f in files if (reason := f.at("run.cut_short"))))
+    claims = Claims(frozenset(first.at("claimed_features")), frozenset(first.at("expected_failures")))
     return {
-        **first.data,   # implementation (target_file as the first machine saw it), profile, scales, ...
+        **first.data,   # format, implementation (target_file as the first machine saw it), profile, scales, ...
         "timing_tolerance_seconds": max(tolerances, default=None),
+        "timing_tolerance_range": [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else None,
         "run": {"scenarios_reported": sum(f.at("run.scenarios_reported") for f in files),
-                "cut_short": "; ".join(map(str, cut_short)) or None},
-        **judge(clause_data),
-        "clauses": clause_data,
+                "cut_short": "; ".join(map(str, cut_short)) or None,
+                "slow": any(f.at("run.slow") for f in files)},
+        **verdict_body(first.clauses, cases, claims, cut_short=bool(cut_short)),
     }
 
 
@@ -128,7 +150,10 @@ def _refuse_a_different_target(first: VerdictFile, other: VerdictFile) -> None:
         holder, lacking = (first, other) if cid in first.clauses else (other, first)
         raise MergeError(f"{other.path}: clause {cid} is in {holder.path} but not in {lacking.path}; "
                          f"the two runs used different clause catalogues")
-    for cid, entry in first.clauses.items():
-        if other.clauses[cid].level != entry.level:
-            raise MergeError(f"{other.path}: clause {cid} is {other.clauses[cid].level}, but {first.path} "
-                             f"has {entry.level}; the two runs used different clause catalogues")
+    for cid, terms in first.clauses.items():
+        theirs = other.clauses[cid]
+        if theirs != terms:
+            what, mine, its = ("level", terms.level, theirs.level) if theirs.level != terms.level else \
+                ("feature", terms.feature, theirs.feature)
+            raise MergeError(f"{other.path}: clause {cid} has {what} {its}, but {first.path} has {mine}; "
+                             f"the two runs used different clause catalogues")

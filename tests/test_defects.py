@@ -24,6 +24,6 @@ def test_the_defect_fails_the_scenarios_of_its_clauses(profile: str, name: str, 
     write_row(PROJECT_ROOT / "reports", CatchRow(profile, name, defect.description, defect.clauses,
                                                  run.failed, run.passed))
     assert run.failed, f"defect {name} ({defect.description}) went unnoticed by {defect.clauses}:\n{run.output}"
-    assert run.returncode == 1, run.output
+    assert run.returncode == 1, run.output   # pytest's own code for "a test failed", not a faultline verdict
     assert run.failed_on(defect.assertion), (f"defect {name} failed {run.failed}, but none on the check meant to "
                                              f"catch it (/{defect.assertion}/):\n{run.messages}")

@@ -114,16 +114,19 @@ def selection() -> list[str]:
     return ["--", "-m", " or ".join(ids)]
 
 
-def test_the_gateway_profile_passes_against_the_reference_gateway_in_a_container(
+def test_the_gateway_profile_runs_without_a_failure_against_the_reference_gateway_in_a_container(
         gateway_image: str, client: Any, daemon: Daemon, tmp_path: Path) -> None:
     run = f"test-{uuid.uuid4().hex[:12]}"
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target", str(DOCKER_TARGET),
                            "--profile", "gateway", "--reports-dir", str(tmp_path), *selection()],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "DOCKER_HOST": daemon.host, RUN_ENV: run})
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # Part of the profile leaves the clauses outside it not verified: incomplete, exit 3.
+    full = os.environ.get(FULL_PROFILE_ENV) == "1"
+    assert done.returncode == (0 if full else 3), done.stdout[-4000:] + done.stderr[-2000:]
     verdict = json.loads((tmp_path / "verdict-reference-gateway-docker.json").read_text())
-    assert verdict["verdict"] == "pass" and verdict["kind"] == "docker", verdict["summary"]
+    assert verdict["verdict"] == ("conformant" if full else "incomplete"), verdict["summary"]
+    assert verdict["kind"] == "docker" and verdict["summary"]["must_failed"] == {}, verdict["summary"]
     assert " passed" in done.stdout and "failed" not in done.stdout.splitlines()[-1]
     assert run_containers(client, run) == [], "containers of the run are left"
     assert our_temp_dirs(run) == set(), "temp dirs of the run are left"

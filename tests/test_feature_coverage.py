@@ -26,30 +26,30 @@ STEP_DECORATORS = ("given", "when", "then")
 
 
 def test_every_must_clause_outside_a_feature_has_a_case_every_target_runs() -> None:
-    missing = clauses_without_ungated_case(scenario_cases(FEATURES), catalogue())
+    missing = clauses_without_ungated_case(scenario_cases(FEATURES, catalogue(), PROJECT_ROOT), catalogue())
     assert not missing, "MUST clauses verified only under an optional feature or @slow: " + \
         ", ".join(c.id for c in missing)
 
 
 def test_every_case_that_streams_needs_streaming() -> None:
-    hidden = streaming_without_feature(scenario_cases(FEATURES), catalogue())
+    hidden = streaming_without_feature(scenario_cases(FEATURES, catalogue(), PROJECT_ROOT))
     assert not hidden, "cases that stream without needing `streaming`:\n" + \
         "\n".join(f"{case}: {streaming_steps(case)}" for case in hidden)
 
 
 def test_every_step_that_streams_is_a_streaming_phrase() -> None:
     assert list(streaming_step_parsers(STEPS)), "no step definition streams: the scan below would prove nothing"
-    problems = unlisted_streaming_steps(scenario_cases(FEATURES), STEPS)
+    problems = unlisted_streaming_steps(list(scenario_cases(FEATURES, catalogue(), PROJECT_ROOT)), STEPS)
     assert not problems, "\n".join(problems)
 
 
 # -- the checks on broken trees --------------------------------------------------------------
 
-def features(tmp_path: Path, text: str) -> list[ScenarioCase]:
+def features(tmp_path: Path, text: str, known: Catalogue | None = None) -> list[ScenarioCase]:
     directory = tmp_path / "features"
     directory.mkdir(exist_ok=True)
     (directory / "demo.feature").write_text(textwrap.dedent(text))
-    return scenario_cases(directory)
+    return list(scenario_cases(directory, known or catalogue(), tmp_path))
 
 
 def only(*clause_ids: str) -> Catalogue:
@@ -101,18 +101,17 @@ def test_an_outline_counts_row_by_row_with_its_examples_tags(tmp_path: Path) -> 
     known = only("GW-RETRY-001")
     plain = features(tmp_path, OUTLINE.format(when="sends a chat completion request", first_tags=""))
     assert [case.example for case in plain] == ["status=503", "status=429"]
-    assert plain[0].optional_features(known) == set() and plain[1].optional_features(known) == {"gemini_upstream"}
+    assert plain[0].needs == set() and plain[1].needs == {"gemini_upstream"}
     assert not clauses_without_ungated_case(plain, known)
     gated = features(tmp_path, OUTLINE.format(when="sends a chat completion request", first_tags="@feature-metrics"))
     assert [c.id for c in clauses_without_ungated_case(gated, known)] == ["GW-RETRY-001"]
 
 
 def test_a_case_that_streams_without_needing_streaming_is_reported(tmp_path: Path) -> None:
-    known = only("GW-RETRY-001")
     hidden = features(tmp_path, OUTLINE.format(when="streams a chat completion", first_tags=""))
-    assert [case.example for case in streaming_without_feature(hidden, known)] == ["status=503", "status=429"]
+    assert [case.example for case in streaming_without_feature(hidden)] == ["status=503", "status=429"]
     gated = features(tmp_path, OUTLINE.format(when="streams a chat completion", first_tags="@feature-streaming"))
-    assert [case.example for case in streaming_without_feature(gated, known)] == ["status=429"]
+    assert [case.example for case in streaming_without_feature(gated)] == ["status=429"]
 
 
 QUIET_STEPS = '''

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
-import pytest
-
 from catalogue import catalogue
-from harness.plugin import DEFAULT_TARGETS
+from harness.coverage import scenario_cases
+from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 from harness.report.evidence import MAX_CHARS, Evidence
 from harness.report.html import render_report, scenario_name
 from harness.report.recording import deadline_check, window_check
 from harness.report.model import Lane, TimedCheck
-from harness.targets.spec import load_target_file
+from harness.targets.spec import TargetSpec, load_target_file
 from harness.verdict import RunStatus, VerdictCollector
+from tests.cases import key_of
 from tests.report_pages import Element, parse
 
 TARGET = "reference-gateway"
+SPEC = load_target_file(DEFAULT_TARGETS["gateway"])
+TABLE = scenario_cases(PROJECT_ROOT / "features", catalogue(), PROJECT_ROOT)
 SCHEDULE = "steps/test_gateway.py::test_six_attempts[reference-gateway]"
 RETRY_AFTER = "steps/test_gateway.py::test_retry_after_within_the_cap[reference-gateway]"
 BREAKER = "steps/test_gateway.py::test_breaker_opens[reference-gateway]"
 HEALTH = "steps/test_gateway.py::test_health[reference-gateway]"
+KEYS = {SCHEDULE: key_of(TABLE, "gateway/retry_schedule", "A provider that keeps failing"),
+        RETRY_AFTER: key_of(TABLE, "gateway/retry_after", "A Retry-After within the cap"),
+        BREAKER: key_of(TABLE, "gateway/breaker", "Five failed operations open the breaker"),
+        HEALTH: key_of(TABLE, "gateway/health", "The health route answers")}
 
 
-def collector() -> VerdictCollector:
-    spec = load_target_file(DEFAULT_TARGETS["gateway"])
-    return VerdictCollector(catalogue(), {spec.name: spec})
+class Collector(VerdictCollector):
+    """A collector whose reports name their case by the node ids above."""
+
+    def add_report(self, target: str, clauses: list[str], nodeid: str, outcome: str | None,  # type: ignore[override]
+                   **rest: object) -> None:
+        rest.setdefault("case", KEYS.get(nodeid, nodeid))
+        super().add_report(target, clauses, nodeid, outcome, **rest)  # type: ignore[arg-type]
+
+
+def collector(spec: TargetSpec = SPEC) -> VerdictCollector:
+    return Collector(catalogue(), {spec.name: spec}, TABLE)
 
 
 def timed(passed: bool) -> dict[str, object]:
@@ -63,7 +78,21 @@ def test_the_matrix_gives_each_clause_its_result() -> None:
     doc = page(run_with_a_failure())
     assert row(doc, "GW-RETRY-007").attrs["data-result"] == "failed"
     assert row(doc, "GW-RETRY-004").attrs["data-result"] == "passed"
-    assert row(doc, "GW-AUTH-001").attrs["data-result"] == "not covered"
+    assert row(doc, "GW-AUTH-001").attrs["data-result"] == "not verified"
+
+
+def test_the_matrix_lists_every_case_of_a_clause_with_not_run_and_not_applicable_ones_greyed() -> None:
+    doc = page(run_with_a_failure())
+    cases = row(doc, "GW-RETRY-004").find_all("li")
+    by_outcome = {li.attrs["data-outcome"]: li for li in cases}
+    assert set(by_outcome) == {"passed", "not run"}
+    slow = by_outcome["not run"]
+    assert "greyed" in slow.attrs["class"] and slow.attrs["data-applies"] == "false"
+    assert "not applicable: @slow scenario (real-time spec values): run with --slow" in slow.all_text()
+    [auth] = row(doc, "GW-AUTH-001").find_all("li", data_outcome="not run")
+    assert "greyed" in auth.attrs["class"] and auth.attrs["data-applies"] == "true"
+    reasons = row(doc, "GW-AUTH-001").find_all("ul", class_="reasons")[0].all_text()
+    assert "A request without a token is rejected with 401: not run: deselected or not selected" in reasons
 
 
 def test_a_failed_clause_links_to_its_failure_with_reason_evidence_and_timeline() -> None:
@@ -99,10 +128,14 @@ def test_a_scenario_of_an_untimed_clause_that_recorded_a_timed_check_gets_its_pi
 
 
 def test_the_summary_shows_verdict_rates_scale_and_the_largest_tolerance_used() -> None:
-    doc = page(run_with_a_failure())
+    found = run_with_a_failure()
+    doc = page(found)
     [verdict] = doc.find_all("span", class_="big")
-    assert verdict.attrs["data-verdict"] == "fail"
-    assert doc.find_all("dd", class_="must-rate")[0].all_text().startswith("4/5")
+    assert verdict.attrs["data-verdict"] == "not conformant" and "not-conformant" in verdict.attrs["class"]
+    passed, applicable = found.verdict(SPEC)["summary"]["must_passed"].split("/")
+    assert doc.find_all("dd", class_="must-rate")[0].all_text() == f"{passed}/{applicable}"
+    assert int(applicable) == sum(1 for c in catalogue().for_profile("gateway") if c.level == "MUST"
+                                  and (c.feature is None or c.feature in SPEC.features))
     text = doc.all_text()
     assert "25.0 ms, measured on this machine" in text
     assert "0.1 (spec seconds" in text
@@ -126,20 +159,46 @@ def test_a_run_cut_short_says_so_and_how_much_did_not_run() -> None:
 def test_the_verdict_carries_tolerance_and_run_facts() -> None:
     found = run_with_a_failure()
     verdict = found.verdict(found.targets[TARGET])
-    assert verdict["verdict"] == "fail" and verdict["summary"]["must_failed"] == ["GW-RETRY-007"]
+    assert verdict["verdict"] == "not conformant" and list(verdict["summary"]["must_failed"]) == ["GW-RETRY-007"]
+    assert verdict["summary"]["must_failed"]["GW-RETRY-007"] == [
+        "A Retry-After within the cap is waited instead of the computed delay: failed: "
+        "AssertionError: expected a gap of 5 spec seconds"]
     assert verdict["timing_tolerance_seconds"] == 0.025
-    assert verdict["run"] == {"scenarios_reported": 4, "cut_short": None}
-    assert verdict["clauses"]["GW-RETRY-007"]["scenarios"] == [RETRY_AFTER]
+    assert verdict["run"] == {"scenarios_reported": 4, "cut_short": None, "slow": False}
+    assert verdict["clauses"]["GW-RETRY-007"]["scenarios"] == [KEYS[RETRY_AFTER]]
+    assert verdict["scenarios"][KEYS[RETRY_AFTER]]["outcome"] == "failed"
 
 
-@pytest.mark.parametrize(("outcome", "verdict"), [("xpassed", "fail"), ("failed", "pass"), ("xfailed", "pass")])
-def test_a_should_clause_fails_the_verdict_only_when_an_expected_failure_passed(outcome: str, verdict: str) -> None:
-    found = collector()
-    should = next(c.id for c in catalogue().for_profile("gateway") if c.level == "SHOULD")
-    found.add_report(TARGET, [should], HEALTH, outcome)
-    result = found.verdict(found.targets[TARGET])
-    assert result["verdict"] == verdict
-    assert result["summary"]["unexpected_passes"] == ([should] if outcome == "xpassed" else [])
+def test_the_headline_lists_every_unverified_must_clause_with_its_reasons_and_the_declared_failures() -> None:
+    found = collector(dataclasses.replace(SPEC, expected_failures=frozenset({"GW-RETRY-007"})))
+    found.add_report(TARGET, ["GW-RETRY-007"], RETRY_AFTER, "xfailed", reason="AssertionError: too early")
+    found.add_report(TARGET, ["GW-HEALTH-001"], HEALTH, "skipped", reason="the log is not visible")
+    doc = page(found)
+    [verdict] = doc.find_all("span", class_="big")
+    assert verdict.attrs["data-verdict"] == "incomplete"
+    [health] = doc.find_all("li", data_clause="GW-HEALTH-001")
+    assert health.find_all("a")[0].all_text() == "GW-HEALTH-001"
+    assert ": The health route answers while the gateway is up: skipped: the log is not visible" in health.all_text()
+    unverified = {li.attrs["data-clause"] for li in doc.find_all("ul", class_="must-not-verified")[0].find_all("li")}
+    assert "GW-RETRY-007" not in unverified and "GW-AUTH-001" in unverified
+    declared = doc.find_all("p", class_="declared-failures")[0].all_text()
+    assert "GW-RETRY-007" in declared and "(expected failure)" in declared
+    assert row(doc, "GW-RETRY-007").attrs["data-result"] == "expected failure"
+
+
+def test_a_should_clause_breaks_the_verdict_only_as_an_unexpected_pass() -> None:
+    should = "GW-RETRY-003"
+    keys = (key_of(TABLE, "gateway/classification", "x-should-retry false"),
+            key_of(TABLE, "gateway/classification", "x-should-retry true"))
+    for declared, outcome, unexpected in ((False, "failed", []), (True, "xfailed", []), (True, "xpassed", [should])):
+        spec = dataclasses.replace(SPEC, expected_failures=frozenset({should} if declared else set()))
+        found = collector(spec)
+        for key in keys:
+            found.add_report(TARGET, [should], key, outcome, case=key)
+        result = found.verdict(spec)
+        assert result["summary"]["unexpected_passes"] == unexpected
+        assert result["verdict"] == ("not conformant" if unexpected else "incomplete")
+        assert result["summary"]["must_failed"] == {}
 
 
 def test_phases_merge_into_one_scenario_with_the_worst_outcome() -> None:

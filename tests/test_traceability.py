@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -58,8 +59,14 @@ def test_a_tagged_scenario_runs_against_the_reference_target(pytester: pytest.Py
     result = run(pytester)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*faultline gateway target: reference-gateway*"])
-    verdict = (pytester.path / "reports" / "verdict-reference-gateway.json").read_text()
-    assert '"GW-HEALTH-001"' in verdict and '"result": "passed"' in verdict
+    verdict = json.loads((pytester.path / "reports" / "verdict-reference-gateway.json").read_text())
+    assert verdict["clauses"]["GW-HEALTH-001"]["result"] == "passed"
+    assert verdict["scenarios"] == {"features/demo.feature:4": {
+        "name": "Demo scenario", "clauses": ["GW-HEALTH-001"], "applies": True, "why_not_applicable": None,
+        "outcome": "passed", "reason": "", "needs": [], "slow": False}}
+    assert verdict["verdict"] == "incomplete"   # every other gateway clause has no scenario here
+    assert verdict["clauses"]["GW-AUTH-001"] == {"level": "MUST", "feature": None, "result": "not verified",
+                                                 "reasons": ["no scenario"], "scenarios": []}
 
 
 def test_a_scenario_without_a_clause_tag_fails_collection(pytester: pytest.Pytester) -> None:
@@ -98,6 +105,13 @@ def test_an_optional_feature_the_target_does_not_claim_skips_with_a_reason(pytes
     result = run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*target reference-gateway does not claim optional feature(s) hive_cli*"])
+    verdict = json.loads((pytester.path / "reports" / "verdict-reference-gateway.json").read_text())
+    why = "target reference-gateway does not claim optional feature(s) hive_cli"
+    assert verdict["scenarios"]["features/demo.feature:4"] == {
+        "name": "Demo scenario", "clauses": ["GW-HEALTH-001"], "applies": False, "why_not_applicable": why,
+        "outcome": "skipped", "reason": why, "needs": ["hive_cli"], "slow": False}
+    assert verdict["clauses"]["GW-HEALTH-001"]["reasons"] == [
+        "every scenario of it needs optional feature(s) hive_cli, which the target does not claim"]
 
 
 TARGET = """
@@ -117,7 +131,7 @@ def test_expected_failures_are_strict(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED, "an expected failure that passes must fail the run"
     result.stdout.fnmatch_lines(["*XPASS(strict)*demo-gateway lists GW-HEALTH-001 as expected failures*"])
     verdict = (pytester.path / "reports" / "verdict-demo-gateway.json").read_text()
-    assert '"result": "xpassed"' in verdict and '"verdict": "fail"' in verdict
+    assert '"result": "unexpected pass"' in verdict and '"verdict": "not conformant"' in verdict
 
 
 def test_a_bad_target_file_is_a_usage_error_naming_file_and_key(pytester: pytest.Pytester) -> None:

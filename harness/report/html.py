@@ -13,12 +13,14 @@ import jinja2
 from markupsafe import Markup
 
 from catalogue import Clause
+from harness.judgement import NOT_RUN
 from harness.report.model import TimedCheck, anchor, clause_anchor
 from harness.report.timeline import render_svg
-from harness.verdict import BREAKS_RUN, ScenarioRecord, VerdictCollector
+from harness.verdict import ScenarioRecord, VerdictCollector
 
 TIMED_AREAS = frozenset({"retry", "breaker", "timeout"})
 HISTORY_EXCERPT_LINES = 60
+SHOWN_FAILED = ("failed", "xpassed")   # outcomes whose scenario gets a failure section
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,31 @@ class ScenarioView:
 
     @property
     def failed(self) -> bool:
-        return self.record.outcome in BREAKS_RUN
+        return self.record.outcome in SHOWN_FAILED
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    """One case of a clause as its matrix row lists it; not-run and not-applicable ones greyed."""
+
+    name: str
+    outcome: str
+    applies: bool
+    note: str                 # why it does not apply, or the skip reason
+    anchor: str | None        # of its section in the report, when it has one
+
+    @property
+    def greyed(self) -> bool:
+        return not self.applies or self.outcome == NOT_RUN
 
 
 @dataclass(frozen=True)
 class ClauseRow:
     clause: Clause
     result: str
+    reasons: tuple[str, ...]
     anchor: str
-    scenarios: tuple[tuple[str, str, str | None], ...]   # (name, outcome, anchor of its section)
+    cases: tuple[CaseLink, ...]
     evidence: str | None                                  # anchor of the section that explains it
 
 
@@ -99,22 +117,25 @@ def target_view(collector: VerdictCollector, name: str) -> TargetView:
     spec = collector.targets[name]
     verdict = collector.verdict(spec)
     clauses = dict(collector.catalogue.clauses)
-    records = sorted((s for s in collector.scenarios.values() if s.target == name), key=lambda s: s.nodeid)
+    records = collector.records(name)
     views = {r.nodeid: ScenarioView(r, scenario_anchor(r.nodeid), scenario_name(r.nodeid),
                                     _timelines(r) if _is_timed(r, clauses) else ()) for r in records}
-    shown = {nodeid for nodeid, v in views.items() if v.failed or v.timelines}
-    outcomes = collector.clause_results(name)
+    shown = {r.case: views[r.nodeid].anchor for r in records if views[r.nodeid].failed or views[r.nodeid].timelines}
     rows = []
     for clause_id, entry in verdict["clauses"].items():
-        ran = sorted(outcomes[clause_id].scenarios.items()) if clause_id in outcomes else []
-        listed = tuple((scenario_name(n), outcome, views[n].anchor if n in shown else None) for n, outcome in ran)
-        failing = [a for _, outcome, a in listed if a and outcome in BREAKS_RUN]
-        explained = failing or [a for _, _, a in listed if a]
-        rows.append(ClauseRow(clauses[clause_id], entry["result"], clause_anchor(name, clause_id), listed,
-                              explained[0] if explained else None))
+        cases = tuple(_case_link(verdict["scenarios"][key], shown.get(key)) for key in entry["scenarios"])
+        failing = [c.anchor for c in cases if c.anchor and c.outcome in SHOWN_FAILED]
+        explained = failing or [c.anchor for c in cases if c.anchor]
+        rows.append(ClauseRow(clauses[clause_id], entry["result"], tuple(entry["reasons"]),
+                              clause_anchor(name, clause_id), cases, explained[0] if explained else None))
     return TargetView(name, anchor("target", name), verdict, tuple(rows),
                       tuple(v for v in views.values() if v.failed),
                       tuple(v for v in views.values() if v.timelines and not v.failed))
+
+
+def _case_link(case: dict[str, Any], section: str | None) -> CaseLink:
+    note = case["why_not_applicable"] if not case["applies"] else case["reason"] if case["outcome"] == "skipped" else ""
+    return CaseLink(case["name"], case["outcome"], case["applies"], note or "", section)
 
 
 def render_report(collector: VerdictCollector, generated_at: str) -> str:
@@ -157,13 +178,21 @@ dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16p
 dl.summary dt { color: var(--muted); } dl.summary dd { margin: 0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
          color: #fff; background: var(--skip); white-space: nowrap; }
-.badge.passed, .badge.pass, .badge.xfailed { background: var(--pass); }
-.badge.failed, .badge.fail, .badge.xpassed { background: var(--fail); }
-.badge.skipped, .badge.not-covered, .badge.not-run { background: #8c959f; }
+.badge.passed, .badge.conformant { background: var(--pass); }
+.badge.failed, .badge.xpassed, .badge.unexpected-pass, .badge.not-conformant { background: var(--fail); }
+.badge.xfailed, .badge.expected-failure, .badge.not-verified, .badge.incomplete { background: var(--warn); }
+.badge.skipped, .badge.not-run, .badge.not-applicable { background: #8c959f; }
 .badge.big { font-size: 16px; padding: 3px 14px; }
 .level-MUST { font-weight: 600; }
-tr.failed td, tr.xpassed td { background: #ffebe9; }
-ul.scenarios { margin: 0; padding-left: 16px; } ul.scenarios li { margin: 0; }
+tr.failed td, tr.unexpected-pass td { background: #ffebe9; }
+tr.not-verified td, tr.expected-failure td { background: #fff8c5; }
+tr.not-applicable td { color: var(--muted); }
+ul.scenarios, ul.reasons { margin: 0; padding-left: 16px; } ul.scenarios li, ul.reasons li { margin: 0; }
+ul.scenarios li.greyed { color: var(--muted); }
+.headline { padding: 10px 14px; border-radius: 6px; margin: 10px 0; border: 1px solid var(--line); }
+.headline.conformant { border-color: var(--pass); } .headline.not-conformant { border-color: var(--fail); }
+.headline.incomplete { border-color: var(--warn); background: #fff8c5; }
+.headline p { margin: 4px 0; }
 .scenario { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px 12px; margin: 12px 0; }
 .scenario.failed { border-color: var(--fail); }
 pre { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow: auto;
@@ -185,8 +214,9 @@ nav a { margin-right: 12px; }
 <tr id="{{ row.anchor }}" class="{{ row.result | replace(' ', '-') }}" data-clause="{{ row.clause.id }}" data-result="{{ row.result }}">
 <td><strong>{{ row.clause.id }}</strong><br><span class="muted">{{ row.clause.text }}</span></td>
 <td class="level-{{ row.clause.level }}">{{ row.clause.level }}</td>
-<td><span class="badge {{ row.result | replace(' ', '-') }}">{{ row.result }}</span></td>
-<td>{% if row.scenarios %}<ul class="scenarios">{% for name, outcome, a in row.scenarios %}<li>{% if a %}<a href="#{{ a }}">{{ name }}</a>{% else %}{{ name }}{% endif %} <span class="muted">({{ outcome }})</span></li>{% endfor %}</ul>{% else %}<span class="muted">&mdash;</span>{% endif %}</td>
+<td><span class="badge {{ row.result | replace(' ', '-') }}">{{ row.result }}</span>
+{% if row.reasons and row.result != 'passed' %}<details class="why" {% if row.reasons | length <= 2 %}open{% endif %}><summary>why ({{ row.reasons | length }})</summary><ul class="reasons">{% for r in row.reasons %}<li>{{ r }}</li>{% endfor %}</ul></details>{% endif %}</td>
+<td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span></li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
 <td>{% if row.evidence %}<a href="#{{ row.evidence }}">evidence</a>{% else %}<span class="muted">&mdash;</span>{% endif %}</td>
 </tr>
 {% endfor %}
@@ -216,7 +246,7 @@ nav a { margin-right: 12px; }
 <div class="banner" id="cut-short"><strong>This run was cut short</strong> ({{ status.cut_short }}).
 The report covers only the {{ reported }} scenario(s) that ran{% if status.selected is not none %};
 {{ status.selected - reported if status.selected > reported else 0 }} selected scenario(s) did not run{% endif %}.
-Clauses without a result are listed as <em>not covered</em>.</div>
+Clauses whose scenarios did not run are <em>not verified</em>, never passed.</div>
 {% endif %}
 {% if not targets %}<p>No target was selected.</p>{% endif %}
 <nav>{% for t in targets %}<a href="#{{ t.anchor }}">{{ t.name }}</a>{% endfor %}</nav>
@@ -230,12 +260,18 @@ Clauses without a result are listed as <em>not covered</em>.</div>
 {% set v = t.verdict %}
 <section class="target" id="{{ t.anchor }}">
 <h2>{{ t.name }} <span class="badge big {{ v.verdict | replace(' ', '-') }}" data-verdict="{{ v.verdict }}">{{ v.verdict }}</span></h2>
+<div class="headline {{ v.verdict | replace(' ', '-') }}">
+<p><strong>MUST {{ v.summary.must_passed }} passed</strong> <span class="muted">(passed / applicable: a clause that did not run counts against it)</span></p>
+{% if v.summary.must_failed %}<p class="must-failed">Failed MUST clauses:</p><ul class="reasons">{% for c, reasons in v.summary.must_failed.items() %}<li><a href="#{{ t.clause_anchor(c) }}">{{ c }}</a>: {{ reasons | join('; ') }}</li>{% endfor %}</ul>{% endif %}
+{% if v.summary.unexpected_passes %}<p class="unexpected-passes">Declared expected failures that passed (the target file is wrong): {% for c in v.summary.unexpected_passes %}<a href="#{{ t.clause_anchor(c) }}">{{ c }}</a> {% endfor %}</p>{% endif %}
+{% if v.summary.must_not_verified %}<details class="must-not-verified" {% if v.summary.must_not_verified | length <= 12 %}open{% endif %}><summary>{{ v.summary.must_not_verified | length }} MUST clause(s) not verified</summary><ul class="reasons must-not-verified">{% for c, reasons in v.summary.must_not_verified.items() %}<li data-clause="{{ c }}"><a href="#{{ t.clause_anchor(c) }}">{{ c }}</a>: {{ reasons | join('; ') }}</li>{% endfor %}</ul></details>{% endif %}
+<p class="declared-failures">Declared expected failures: {% if v.expected_failures %}{% for c in v.expected_failures %}<a href="#{{ t.clause_anchor(c) }}">{{ c }}</a> <span class="muted">({{ v.clauses[c].result if c in v.clauses else 'not a clause of this profile' }})</span> {% endfor %}{% else %}none{% endif %}</p>
+</div>
 <dl class="summary">
 <dt>Implementation</dt><dd>{{ v.implementation.name }} {{ v.implementation.version }} ({{ v.kind }}) &middot; <span class="muted">{{ v.implementation.target_file }}</span></dd>
 <dt>Profile</dt><dd>{{ v.profile }}</dd>
-<dt>MUST clauses passed</dt><dd class="must-rate">{{ v.summary.must_passed }}{% if v.summary.must_failed %} &middot; failed: {% for c in v.summary.must_failed %}<a href="#{{ t.clause_anchor(c) }}">{{ c }}</a> {% endfor %}{% endif %}</dd>
+<dt>MUST clauses passed</dt><dd class="must-rate">{{ v.summary.must_passed }}</dd>
 <dt>SHOULD clauses passed</dt><dd class="should-rate">{{ v.summary.should_passed }}</dd>
-{% if v.summary.unexpected_passes %}<dt>Expected failures that passed</dt><dd>{{ v.summary.unexpected_passes | join(', ') }}</dd>{% endif %}
 <dt>Suite version</dt><dd>{{ v.suite_version }}</dd>
 <dt>Time scale</dt><dd>{{ v.time_scale }} (spec seconds &times; {{ v.time_scale }} = real seconds)
 {%- if v.coarse_time_scale is defined and v.coarse_time_scale != v.time_scale %}; {{ v.coarse_time_scale }} for
@@ -243,16 +279,16 @@ Clauses without a result are listed as <em>not covered</em>.</div>
 <dt>Timing tolerance</dt><dd>{% if v.timing_tolerance_seconds is not none %}{{ '%.1f' | format(v.timing_tolerance_seconds * 1000) }} ms, measured on this machine{% else %}<span class="muted">not used by any scenario that ran</span>{% endif %}</dd>
 <dt>Claimed features</dt><dd>{{ v.claimed_features | join(', ') or 'none' }}</dd>
 <dt>Expected failures</dt><dd>{{ v.expected_failures | join(', ') or 'none' }}</dd>
-<dt>Scenarios reported</dt><dd>{{ v.run.scenarios_reported }}</dd>
+<dt>Scenarios reported</dt><dd>{{ v.run.scenarios_reported }} of {{ v.scenarios | length }} in the feature files{% if not v.run.slow %} <span class="muted">(run without --slow)</span>{% endif %}</dd>
 </dl>
 
 <h3>Clause matrix</h3>
-{% set with_result = t.clauses | rejectattr('result', 'equalto', 'not covered') | list %}
-{% set without = t.clauses | selectattr('result', 'equalto', 'not covered') | list %}
-{{ matrix(with_result) }}
-{% if without %}
-<details class="not-covered"><summary>{{ without | length }} clause(s) without a result in this run (no scenario of theirs was selected, or none exists)</summary>
-{{ matrix(without) }}
+{% set applicable = t.clauses | rejectattr('result', 'equalto', 'not applicable') | list %}
+{% set not_applicable = t.clauses | selectattr('result', 'equalto', 'not applicable') | list %}
+{{ matrix(applicable) }}
+{% if not_applicable %}
+<details class="not-applicable"><summary>{{ not_applicable | length }} clause(s) not applicable: part of an optional feature the target does not claim</summary>
+{{ matrix(not_applicable) }}
 </details>
 {% endif %}
 

@@ -45,10 +45,11 @@ class VerdictRecorder:
         if "clauses" not in props:
             return
         tolerances = [float(cast(str, value)) for key, value in report.user_properties if key == TOLERANCE_PROPERTY]
+        outcome = outcome_of(report)
         self.collector.add_report(
-            str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome_of(report),
-            duration=report.duration, failure=report.longreprtext if report.failed else "",
-            reason=crash_message(report) if report.failed else "",
+            str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome,
+            case=str(props.get("scenario", "")), duration=report.duration,
+            failure=report.longreprtext if report.failed else "", reason=reason_of(report, outcome),
             payload=getattr(report, PAYLOAD_ATTRIBUTE, None),
             tolerances=tolerances)
 
@@ -63,6 +64,25 @@ class VerdictRecorder:
         directory = Path(session.config.getoption("reports_dir"))
         self.collector.write(directory)
         write_report(self.collector, directory / REPORT_FILE, time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+
+
+def reason_of(report: pytest.TestReport, outcome: str | None) -> str:
+    """Why a phase ended as it did, in one line: the skip reason, the failure's gist, or why an
+    expected failure passed; empty for a plain pass."""
+    if outcome == "skipped":
+        return skip_reason(report)
+    if outcome in ("failed", "xfailed"):
+        return crash_message(report)
+    if outcome == "xpassed":
+        return str(getattr(report, "wasxfail", "") or report.longreprtext).strip()
+    return ""
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """A skipped report's longrepr is (path, line, "Skipped: reason")."""
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return report.longreprtext.strip()
 
 
 def crash_message(report: pytest.TestReport) -> str:
