@@ -50,6 +50,12 @@ class Cooldown:
         return max(self.opened_at, self.opened_by or self.opened_at) + self.seconds + self.tolerance
 
 
+def wait_until_instant(at: float, what: str) -> None:
+    """Wait until time.monotonic() reaches `at` (at once when it has): an instant a clause fixes,
+    such as a probe shortly before a cooldown's earliest end."""
+    wait_until(lambda: time.monotonic() >= at, timeout=max(0.0, at - time.monotonic()) + 1.0, what=what)
+
+
 def wait_out_cooldown(request_times: Sequence[float], clock: Clock, upstream: str,
                       answered_at: float | None = None) -> Cooldown:
     """Wait until the breaker `upstream`'s last request opened has surely cooled down: the
@@ -57,7 +63,5 @@ def wait_out_cooldown(request_times: Sequence[float], clock: Clock, upstream: st
     (`answered_at`), or after the request itself when no answer time is known."""
     assert request_times, f"{upstream} never received a request, so its breaker cannot have opened"
     cooldown = Cooldown(request_times[-1], clock.real(BREAKER.cooldown), clock.tolerance, answered_at)
-    ready_at = cooldown.surely_over_at
-    wait_until(lambda: time.monotonic() >= ready_at, timeout=ready_at - time.monotonic() + 1.0,
-               what=f"the breaker cooldown of {upstream}")
+    wait_until_instant(cooldown.surely_over_at, what=f"the breaker cooldown of {upstream}")
     return cooldown

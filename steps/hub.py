@@ -11,11 +11,13 @@ from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
 from harness.errors import WaitTimeout
 from harness.history import History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
-from harness.resolutions import CLEANUP, backoff_schedule
+from harness.breaker_probes import Probe
+from harness.exchange import Exchange
+from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule
 from harness.rigs.hive import HiveRig
 from harness.schedule import HIVE_BACKOFF, JitterResolution, check_schedule
 from harness.timing import ScenarioTiming
-from steps.common import assert_jittered
+from steps.common import arrivals_between, assert_jittered, assert_probes_rejected
 from steps.timed import decided, timed_then
 from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
 
@@ -32,6 +34,13 @@ def _metadata_requests(hive_rig: HiveRig) -> list[float]:
 def given_hub_answers(hive_rig: HiveRig, status: int, count: int, after: str) -> None:
     then_reply = SERVE if after == "serves the model" else Reply(delay_before_headers=FOREVER)
     hive_rig.script_hub(script(*[Reply(status)] * count, then=then_reply))
+
+
+@given(parsers.re(r"the hub answers (?P<status>\d+) (?P<count>\d+) times, then serves the model (?P<successes>\d+) "
+                  r"times, then answers (?P=status) again$"),
+       converters={"status": int, "count": int, "successes": int})
+def given_hub_fails_serves_fails_again(hive_rig: HiveRig, status: int, count: int, successes: int) -> None:
+    hive_rig.script_hub(script(*[Reply(status)] * count, *[SERVE] * successes, then=Reply(status)))
 
 
 @given(parsers.parse("the hub resets the connection {count:d} times, then serves the model"))
@@ -64,6 +73,29 @@ def then_hub_received(hive_rig: HiveRig, count: int, history: History) -> None:
     assert len(seen) == count and (breaker is None or breaker.passed), \
         f"the hub received {len(seen)} metadata request(s), expected {count}" + \
         (f"; breaker: {breaker.detail}" if breaker else "")
+
+
+@timed_then(parsers.parse("every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and the hub saw no request"),
+            AT_ONCE_ANSWER)
+def then_hub_probes_rejected(hive_rig: HiveRig, breaker_probes: list[Probe], exchanges: list[Exchange],
+                             timing: ScenarioTiming, history: History) -> None:
+    assert_probes_rejected(breaker_probes, exchanges, [r.t for r in hive_rig.hub.requests], timing.clock(), history,
+                           "the hub")
+
+
+@then(parsers.parse("the hub received {count:d} metadata requests during the {calls:d} downloads and none during the "
+                    "one after them"))
+def then_hub_received_during(hive_rig: HiveRig, count: int, calls: int, exchanges: list[Exchange],
+                             exchange: Exchange) -> None:
+    """Counted by arrival: the metadata requests that reached the hub while those downloads were
+    out, and while the download after them was."""
+    assert len(exchanges) == calls, f"{len(exchanges)} downloads were made, not {calls}"
+    times = _metadata_requests(hive_rig)
+    during = arrivals_between(times, exchanges[0].sent_at, exchanges[-1].answered_at)
+    after = arrivals_between(times, exchange.sent_at, exchange.answered_at)
+    assert (len(during), len(after)) == (count, 0), \
+        (f"the hub received {len(during)} metadata request(s) during the {calls} downloads (expected {count}) and "
+         f"{len(after)} during the download after them (expected none)")
 
 
 @timed_then(parsers.parse("the gaps between the requests to the hub follow the hive backoff schedule"),

@@ -14,11 +14,13 @@ from harness.fakes.script import split_text
 from harness.errors import WaitTimeout
 from harness.history import EventKind, History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
-from harness.resolutions import CLEANUP, backoff_schedule, retry_after_hint
+from harness.breaker_probes import Probe
+from harness.exchange import Exchange
+from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint
 from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
 from harness.timing import ScenarioTiming, Window
-from steps.common import assert_jittered
+from steps.common import arrivals_between, assert_jittered, assert_probes_rejected
 from steps.timed import decided, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 
@@ -135,6 +137,39 @@ def then_provider_received(gateway_rig: GatewayRig, name: str, count: int, histo
     assert len(requests) == count and (breaker is None or breaker.passed), \
         (f"provider {name} received {len(requests)} request(s), expected {count}"
          + (f"; breaker: {breaker.detail}" if breaker else "") + f": {[r.reply for r in requests]}")
+
+
+@timed_then(parsers.parse('every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and provider "{name}" saw '
+                          'no request'), AT_ONCE_ANSWER)
+def then_probes_rejected(gateway_rig: GatewayRig, name: str, breaker_probes: list[Probe], exchanges: list[Exchange],
+                         timing: ScenarioTiming, history: History) -> None:
+    assert_probes_rejected(breaker_probes, exchanges, [r.t for r in gateway_rig.provider(name).fake.requests],
+                           timing.clock(), history, f'provider "{name}"')
+
+
+@then(parsers.parse('provider "{name}" received {count:d} requests during the {calls:d} calls and none during the one '
+                    'after them'))
+def then_provider_received_during(gateway_rig: GatewayRig, name: str, count: int, calls: int,
+                                  exchanges: list[Exchange], exchange: Exchange) -> None:
+    """Counted by arrival: the requests that reached the provider while those calls were out, and
+    while the call after them was."""
+    assert len(exchanges) == calls, f"{len(exchanges)} calls were made, not {calls}"
+    requests = gateway_rig.provider(name).fake.requests
+    times = [r.t for r in requests]
+    during = arrivals_between(times, exchanges[0].sent_at, exchanges[-1].answered_at)
+    after = arrivals_between(times, exchange.sent_at, exchange.answered_at)
+    assert (len(during), len(after)) == (count, 0), \
+        (f"provider {name} received {len(during)} request(s) during the {calls} calls (expected {count}) and "
+         f"{len(after)} during the call after them (expected none): {[r.reply for r in requests]}")
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" answers (?P<status>\d+) with header "(?P<header>[^"]+)" (?P<count>\d+) '
+                  r'times, then streams "(?P<text>[^"]*)" (?P<successes>\d+) times, then answers (?P=status) again$'),
+       converters={"status": int, "count": int, "successes": int})
+def given_fail_succeed_fail_again(gateway_rig: GatewayRig, name: str, status: int, header: str, count: int, text: str,
+                                  successes: int) -> None:
+    failure = Reply(status, _headers(header))
+    gateway_rig.script(name, script(*[failure] * count, *[text_stream(text)] * successes, then=failure))
 
 
 @timed_then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'),

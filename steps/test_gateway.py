@@ -24,14 +24,15 @@ from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.history import EventKind
 from harness.report.recording import record_check, record_cooldown, window_check
-from harness.resolutions import CLEANUP, UPSTREAM_TIMEOUT
+from harness.breaker_probes import Probe
+from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
 from harness.streaming import StreamExchange, stream_chat
 from harness.targets import RunningTarget, TargetSpec
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
-from steps.common import assert_exits_within_cleanup
+from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
 
 scenarios("gateway")
@@ -147,6 +148,22 @@ def when_cooldown_elapsed(gateway_rig: GatewayRig, exchanges: list[Exchange], na
     fake = gateway_rig.provider(name).fake
     record_cooldown(history, fake.source, wait_out_cooldown(
         [r.t for r in fake.requests], timing.clock(), f"provider {name}", answered_at=exchanges[-1].answered_at))
+
+
+@when(parsers.parse('a client probes the breaker of provider "{name}" right after it opened'))
+def when_probe_right_after_opening(sut: RunningTarget, api_token: str, breaker_probes: list[Probe], name: str) -> None:
+    probe_right_after_opening(lambda: send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token)),
+                              breaker_probes)
+
+
+@timed_when(parsers.parse('a client probes the breaker of provider "{name}" shortly before its cooldown ends'),
+            BREAKER_COOLDOWN)
+def when_probe_before_the_end(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, exchanges: list[Exchange],
+                              breaker_probes: list[Probe], name: str, timing: ScenarioTiming) -> None:
+    probe_shortly_before_the_end(lambda client: send("POST", _url(sut), json_body=chat_body(),
+                                                     headers=bearer(api_token), client=client),
+                                 [r.t for r in gateway_rig.provider(name).fake.requests], exchanges, breaker_probes,
+                                 timing.clock(), f'provider "{name}"')
 
 
 @when(parsers.parse('a client sends the raw body "{body}" as a chat completion'), target_fixture="exchange")

@@ -9,6 +9,7 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
@@ -24,7 +25,8 @@ from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.report.recording import deadline_check, record_check, record_cooldown, window_check
-from harness.resolutions import CLEANUP, UPSTREAM_TIMEOUT
+from harness.breaker_probes import Probe
+from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
 from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import TIMEOUTS
@@ -32,8 +34,8 @@ from harness.streaming import StreamExchange, stream_chat
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
-from steps.common import assert_exits_within_cleanup
-from steps.timed import decided, timed_then
+from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
+from steps.timed import decided, timed_then, timed_when
 
 scenarios("hive")
 
@@ -81,9 +83,10 @@ def before_stop_checks(hive_rig: HiveRig, api_token: str,
     return [no_orphaned_worker]
 
 
-def _download(sut: RunningTarget, token: str, repo: str, cid: str | None = None) -> Exchange:
+def _download(sut: RunningTarget, token: str, repo: str, cid: str | None = None,
+              client: httpx.Client | None = None) -> Exchange:
     return send("POST", sut.base_url + "/v1/models/download", json_body={"model_ref": model_ref(repo)},
-                headers=bearer(token, cid))
+                headers=bearer(token, cid), client=client)
 
 
 @when(parsers.parse('a client downloads model "{repo}"'), target_fixture="exchange")
@@ -119,6 +122,19 @@ def when_hub_cooldown(hive_rig: HiveRig, exchanges: list[Exchange], timing: Scen
                       history: History) -> None:
     record_cooldown(history, hive_rig.hub.source, wait_out_cooldown(
         [r.t for r in hive_rig.hub.requests], timing.clock(), "the hub", answered_at=exchanges[-1].answered_at))
+
+
+@when("a client probes the hub breaker right after it opened")
+def when_probe_hub_right_after_opening(sut: RunningTarget, api_token: str, breaker_probes: list[Probe]) -> None:
+    probe_right_after_opening(lambda: _download(sut, api_token, "acme/tiny-chat"), breaker_probes)
+
+
+@timed_when(parsers.parse("a client probes the hub breaker shortly before its cooldown ends"), BREAKER_COOLDOWN)
+def when_probe_hub_before_the_end(sut: RunningTarget, api_token: str, hive_rig: HiveRig, exchanges: list[Exchange],
+                                  breaker_probes: list[Probe], timing: ScenarioTiming) -> None:
+    probe_shortly_before_the_end(lambda client: _download(sut, api_token, "acme/tiny-chat", client=client),
+                                 [r.t for r in hive_rig.hub.requests], exchanges, breaker_probes, timing.clock(),
+                                 "the hub")
 
 
 @when("a client starts a download that stays in flight at the hub")

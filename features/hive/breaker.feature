@@ -2,15 +2,18 @@
 Feature: A circuit breaker on the hub
   Five consecutive failed downloads (each with all its retries) open the breaker; while open,
   downloads fail at once with 503 CIRCUIT_BREAKER_OPEN and the hub sees nothing; after 60 s one
-  trial passes, and it closes or reopens the breaker.
+  trial passes, and it closes or reopens the breaker. A probe is a download made while the
+  breaker is open: right after it opened, and 5 s before the earliest its cooldown can end,
+  where a shorter cooldown or a Retry-After that does not count down shows.
 
   @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-007 @HIVE-VOC-003
   Scenario: Five failed downloads open the breaker
     Given the hub always answers 503
     When a client downloads model "acme/tiny-chat" 5 times one after another
-    And a client downloads model "acme/tiny-chat"
-    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
-    And the response carries a Retry-After of the cooldown left since the breaker opened
+    And a client probes the hub breaker right after it opened
+    And a client probes the hub breaker shortly before its cooldown ends
+    Then every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and the hub saw no request
+    And every probe carried a Retry-After of the cooldown left
     And the hub received 30 metadata requests
 
   @HIVE-BREAKER-002
@@ -21,12 +24,21 @@ Feature: A circuit breaker on the hub
 
   @HIVE-BREAKER-004
   Scenario: After the cooldown one trial passes and a success closes the breaker
-    Given the hub answers 503 30 times, then serves the model
+    # Distinct models: a model on disk is not fetched again, so repeating one would never reach the hub.
+    Given the hub also offers models "acme/chat-1" to "acme/chat-3"
+    And the hub answers 503 30 times, then serves the model 3 times, then answers 503 again
     When a client downloads model "acme/tiny-chat" 5 times one after another
     And the hub breaker cooldown has elapsed
     And a client downloads model "acme/tiny-chat"
     Then the hub received 31 metadata requests
     And the response status is 200
+    # Closed: downloads pass again, and it takes five more failed downloads, every attempt of them, to reopen it.
+    When a client downloads models "acme/chat-1" to "acme/chat-2" one after another
+    Then every response had status 200
+    When a client downloads model "acme/chat-3" 5 times one after another
+    And a client downloads model "acme/chat-3"
+    Then the hub received 30 metadata requests during the 5 downloads and none during the one after them
+    And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @HIVE-BREAKER-005
   Scenario: A failed trial reopens the breaker

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.history import Event, EventKind, History, Recorder
@@ -67,11 +68,22 @@ def recorded_cooldowns(events: Iterable[Event], upstream_source: str) -> list[Co
             and e.data.get("upstream") == upstream_source]
 
 
+@dataclass(frozen=True)
+class ProbeCall:
+    """A call made while the breaker was open (monotonic seconds), and how long an answer at once may take."""
+
+    label: str
+    sent: float
+    answered: float
+    at_once: float
+
+
 def breaker_check(title: str, request_times: Sequence[float], cooldown: Cooldown, expected: int,
-                  now: float) -> TimedCheck:
-    """The upstream's requests against the cooldown the harness waited out: none may arrive during
-    it; after it, the requests a scenario expecting `expected` in all counts on (the trial, one
-    call with its retries) may arrive from the cooldown's end on, and none beyond them."""
+                  now: float, probes: Sequence[ProbeCall] = ()) -> TimedCheck:
+    """The upstream's requests against a cooldown (waited out, or still running when probed): none
+    may arrive during it; after it, the requests a scenario expecting `expected` in all counts on
+    (the trial, one call with its retries) may arrive from the cooldown's end on, and none beyond
+    them. Each probe's answer is drawn against the at-once window from when it was sent."""
     times = sorted(request_times)
     origin = times[0] if times else cooldown.opened_at
     opened, reopens = cooldown.opened_at - origin, cooldown.ends_at - cooldown.tolerance - origin
@@ -83,17 +95,25 @@ def breaker_check(title: str, request_times: Sequence[float], cooldown: Cooldown
     missing = (reopens,) * (due - len(trial))
     lanes = [Lane("before it opened", tuple(before), constrained=False),
              Lane("during the cooldown", tuple(during),
-                  blocked=(Span(opened, reopens, "cooldown: the upstream may see no request"),)),
-             Lane("the trial, after it" if due else "after it (no trial expected)", tuple(trial),
-                  (Span(reopens, now - origin, "half-open: the trial may pass"),) if due else (), missing=missing)]
+                  blocked=(Span(opened, reopens, "cooldown: the upstream may see no request"),))]
+    if due or after:
+        lanes.append(Lane("the trial, after it" if due else "after it (no trial expected)", tuple(trial),
+                          (Span(reopens, now - origin, "half-open: the trial may pass"),) if due else (),
+                          missing=missing))
     if beyond:
         lanes.append(Lane("beyond the one trial", tuple(beyond)))
+    late = [p for p in probes if p.answered - p.sent > p.at_once]
+    lanes += [Lane(f"probe {p.label}: answered", (p.answered - origin,),
+                   (Span(p.sent - origin, p.sent - origin + p.at_once, "at once"),)) for p in probes]
     problems = [f"{len(during)} request(s) during the cooldown"] if during else []
     problems += [f"{len(missing)} of the {due} trial request(s) never arrived"] if missing else []
     problems += [f"{len(beyond)} request(s) beyond the one trial"] if beyond else []
+    problems += [f"the probe {p.label} answered after {p.answered - p.sent:.3f} s, not at once" for p in late]
+    expected_text = (f"{len(trial)} trial request(s) after it" if due or after else "the cooldown still running")
+    if probes:
+        expected_text += f", {len(probes)} probe(s) answered at once"
     detail = (f"opened at request {len(before)} ({opened:.3f} s), cooldown {cooldown.seconds:.3f} s; "
-              + ("; ".join(problems) if problems else
-                 f"no request during it, {len(trial)} trial request(s) after it, as expected"))
+              + ("; ".join(problems) if problems else f"no request during it, {expected_text}, as expected"))
     note = window_note(cooldown.seconds / BREAKER.cooldown, cooldown.tolerance)
     return TimedCheck(title, tuple(lanes), not problems, detail, note)
 

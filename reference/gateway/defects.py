@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
 from reference.gateway.auth import Authenticator
-from reference.common.breaker_defects import (HalfOpenLetsAllThrough, NeverHalfOpens, SuccessKeepsCount,
-                                              one_shared_breaker)
+from reference.common.breaker_defects import (ConstantRetryAfter, HalfOpenLetsAllThrough, HalfOpensAfter50s,
+                                              NeverHalfOpens, SuccessKeepsCount, one_shared_breaker)
 from reference.gateway.classify import Category, Classification, Classifier
 from reference.gateway.components import Components
 from reference.gateway.config import GatewayConfig, RetrySettings
@@ -55,6 +55,14 @@ class WaitsAnyRetryAfter(RetryPolicy):
     def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
         relaxed = dataclasses.replace(self.settings, retry_after_cap=float("inf"), budget=float("inf"))
         return RetryPolicy(relaxed, self.rng).decide(attempt, elapsed, headers)
+
+
+class RetriesOpenBreaker(RetryPolicy):
+    """Retries a call the open breakers rejected during their cooldown with the normal backoff, like
+    a transient failure (a half-open breaker's rejection still fails at once)."""
+
+    def after_breaker_rejection(self, rejection: int, elapsed: float, cooling_down: bool) -> RetryDecision:
+        return self.decide(rejection, elapsed, {}) if cooling_down else RetryDecision(False)
 
 
 class OffByOneLimiter(ConcurrencyLimiter):
@@ -126,6 +134,18 @@ DEFECTS: dict[str, Defect[Components]] = {
                                           breaker=HalfOpenLetsAllThrough),
     "success-keeps-count": _defect("a success does not reset the consecutive-failure count",
                                    ("GW-BREAKER-008",), breaker=SuccessKeepsCount),
+    "cooldown-50s": _defect("the breaker half-opens 50 s after opening instead of 60 s (its Retry-After still "
+                            "counts down 60 s)", ("GW-BREAKER-003", "GW-BREAKER-004"),
+                            assertion=r"probe shortly before its cooldown ends (was not rejected|reached)",
+                            breaker=HalfOpensAfter50s),
+    "constant-retry-after": _defect("an open breaker always answers Retry-After 60 (retry_after_seconds 60)",
+                                    ("GW-BREAKER-007",),
+                                    assertion=r"probe shortly before its cooldown ends carried Retry-After 60",
+                                    breaker=ConstantRetryAfter),
+    "retries-open-breaker": _defect("retries a call the open breaker rejected with the normal backoff instead of "
+                                    "failing at once", ("GW-BREAKER-003",),
+                                    assertion=r"probe right after it opened was answered after .* not at once",
+                                    retry_policy=lambda s: RetriesOpenBreaker(s, random.Random())),
     "one-breaker-for-all": _defect("one breaker shared by every provider", ("GW-BREAKER-009",),
                                    breaker=one_shared_breaker()),
     "capacity-off-by-one": _defect("admits one request more than its capacity", ("GW-LIMIT-002",),

@@ -15,7 +15,7 @@ import httpx
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.breaker import Admission, CircuitBreaker
+from reference.common.breaker import Admission, CircuitBreaker, State
 from reference.gateway.config import GatewayConfig, ProviderConfig
 from reference.gateway.metrics import GatewayMetrics
 from reference.gateway.outcome import OperationFailed, failure_error
@@ -24,6 +24,7 @@ from reference.gateway.upstream import AttemptFailed, UpstreamCall, upstream_cli
 from reference.gateway.wire.events import ChatRequest, Event, Transcript
 
 log = logging.getLogger("reference.gateway")
+BREAKER_OPEN = "CIRCUIT_BREAKER_OPEN"
 
 
 @dataclass
@@ -63,6 +64,25 @@ class Engine:
         return result
 
     async def _chain(self, chat: ChatRequest, correlation_id: str, commit: bool) -> Committed | tuple[str, Transcript]:
+        """The provider chain, and what the retry policy does with a call every breaker rejected."""
+        started, rejections = self.clock.now(), 0
+        while True:
+            try:
+                return await self._through_providers(chat, correlation_id, commit)
+            except ServiceError as error:
+                if error.code != BREAKER_OPEN:
+                    raise
+                rejections += 1
+                cooling_down = all(b.state is State.OPEN for b in self.breakers.values())
+                decision = self.policy.after_breaker_rejection(rejections, self.clock.now() - started, cooling_down)
+                if not decision.retry:
+                    raise
+                log.info("every breaker open; retrying the call in %.3fs correlation_id=%s", decision.delay,
+                         correlation_id)
+                await self.clock.sleep(decision.delay)
+
+    async def _through_providers(self, chat: ChatRequest, correlation_id: str,
+                                 commit: bool) -> Committed | tuple[str, Transcript]:
         if not self.config.providers:
             raise ServiceError("SERVICE_UNAVAILABLE", "no provider is configured",
                                {"retry_after_seconds": self.config.limits.retry_after,
@@ -97,7 +117,7 @@ class Engine:
         if last is not None:
             raise failure_error(last, self.config.limits.retry_after)
         wait = min(waits)
-        raise ServiceError("CIRCUIT_BREAKER_OPEN", "every provider's circuit breaker is open",
+        raise ServiceError(BREAKER_OPEN, "every provider's circuit breaker is open",
                            {"retry_after_seconds": round(wait, 3),
                             "suggested_action": f"Retry after {wait:.0f} seconds"},
                            headers={"Retry-After": str(max(1, int(wait + 0.999)))})

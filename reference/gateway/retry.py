@@ -55,6 +55,13 @@ class RetryPolicy:
         base = min(s.initial * s.multiplier ** (retry - 1), s.cap)
         return base * self.rng.uniform(1 - s.jitter, 1 + s.jitter)
 
+    def after_breaker_rejection(self, rejection: int, elapsed: float, cooling_down: bool) -> RetryDecision:
+        """A call every provider's breaker rejected (rejection number `rejection`, `elapsed` spec
+        seconds into the call; `cooling_down` when every one is open rather than half-open with its
+        trial out) fails at once: the client is told the cooldown left, and waiting it out here
+        would only hold the call for nothing."""
+        return RetryDecision(False)
+
     def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
         """After failed attempt number `attempt` (1-based) at `elapsed` spec seconds: again, and when?"""
         s = self.settings

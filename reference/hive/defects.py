@@ -12,7 +12,7 @@ import random
 from starlette.responses import JSONResponse, Response
 
 from reference.common.errors import ServiceError
-from reference.common.breaker_defects import NeverHalfOpens, SuccessKeepsCount
+from reference.common.breaker_defects import ConstantRetryAfter, HalfOpensAfter50s, NeverHalfOpens, SuccessKeepsCount
 from reference.hive.classify import Classifier, Verdict
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig
@@ -33,6 +33,14 @@ class RetriesPermanent(Classifier):
 class NoJitter(RetryPolicy):
     def jitter(self) -> float:
         return 0.0
+
+
+class RetriesOpenBreaker(RetryPolicy):
+    """Retries a download the open breaker rejected during its cooldown with the hub backoff, like a
+    transient failure (a half-open breaker's rejection still fails at once)."""
+
+    def retries_breaker_rejection(self, rejection: int, cooling_down: bool) -> bool:
+        return cooling_down and self.should_retry(rejection)
 
 
 class OffByOneLimiter(SlotLimiter):
@@ -94,6 +102,18 @@ DEFECTS: dict[str, Defect[Components]] = {
                          retry_policy=lambda s: NoJitter(s, random.Random())),
     "breaker-never-half-opens": _defect("the hub breaker stays open forever", ("HIVE-BREAKER-004",),
                                         breaker=NeverHalfOpens),
+    "cooldown-50s": _defect("the hub breaker half-opens 50 s after opening instead of 60 s (its Retry-After still "
+                            "counts down 60 s)", ("HIVE-BREAKER-003", "HIVE-BREAKER-004"),
+                            assertion=r"probe shortly before its cooldown ends (was not rejected|reached)",
+                            breaker=HalfOpensAfter50s),
+    "constant-retry-after": _defect("the open hub breaker always answers Retry-After 60 (retry_after_seconds 60)",
+                                    ("HIVE-BREAKER-007",),
+                                    assertion=r"probe shortly before its cooldown ends carried Retry-After 60",
+                                    breaker=ConstantRetryAfter),
+    "retries-open-breaker": _defect("retries a download the open breaker rejected with the hub backoff instead of "
+                                    "failing at once", ("HIVE-BREAKER-003",),
+                                    assertion=r"probe right after it opened was answered after .* not at once",
+                                    retry_policy=lambda s: RetriesOpenBreaker(s, random.Random())),
     "success-keeps-count": _defect("a successful download does not reset the consecutive-failure count",
                                    ("HIVE-BREAKER-008",), breaker=SuccessKeepsCount),
     "leaks-worker-on-sigterm": _defect("the daemon exits on SIGTERM without stopping its workers",

@@ -20,7 +20,7 @@ import httpx
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.breaker import CircuitBreaker
+from reference.common.breaker import Admission, CircuitBreaker, State
 from reference.hive.classify import Classifier, Verdict
 from reference.hive.codes import DOWNLOAD_FAILED, MODEL_NOT_FOUND, hive_error
 from reference.hive.retry import RetryPolicy
@@ -98,13 +98,7 @@ class Hub:
         if not self.base_url:
             raise hive_error(DOWNLOAD_FAILED, "no model hub is configured",
                              {"model_ref": ref.text, "attempts": 0, "suggested_action": "Configure hub_url"})
-        admission = self.breaker.admit()
-        if not admission.allowed:
-            wait = max(1, math.ceil(admission.retry_after))
-            raise ServiceError("CIRCUIT_BREAKER_OPEN", "the model hub is failing; calls are suspended",
-                               {"upstream": "hub", "retry_after_seconds": wait,
-                                "state": str(self.breaker.state),
-                                "suggested_action": f"Retry after {wait} seconds"})
+        admission = await self._admitted(cid)
         try:
             result = await self._with_retries(what, cid, attempt)
         except OperationFailed as failure:
@@ -118,6 +112,25 @@ class Hub:
             raise
         self.breaker.succeeded(admission)
         return result
+
+    async def _admitted(self, cid: str) -> Admission:
+        """The breaker's admission, or CIRCUIT_BREAKER_OPEN unless the policy retries a rejection."""
+        rejections = 0
+        while True:
+            admission = self.breaker.admit()
+            if admission.allowed:
+                return admission
+            rejections += 1
+            if not self.policy.retries_breaker_rejection(rejections, self.breaker.state is State.OPEN):
+                wait = max(1, math.ceil(admission.retry_after))
+                raise ServiceError("CIRCUIT_BREAKER_OPEN", "the model hub is failing; calls are suspended",
+                                   {"upstream": "hub", "retry_after_seconds": wait,
+                                    "state": str(self.breaker.state),
+                                    "suggested_action": f"Retry after {wait} seconds"})
+            delay = self.policy.delay(rejections)
+            log.warning("hub breaker open; attempt %d/%d in %.3f spec s correlation_id=%s", rejections + 1,
+                        self.policy.max_attempts, delay, cid)
+            await self.clock.sleep(delay)
 
     async def _with_retries(self, what: str, cid: str, attempt: Callable[[], Awaitable[T]]) -> T:
         number = 1

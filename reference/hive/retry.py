@@ -32,3 +32,9 @@ class RetryPolicy:
 
     def should_retry(self, failed_attempt: int) -> bool:
         return failed_attempt < self.max_attempts
+
+    def retries_breaker_rejection(self, rejection: int, cooling_down: bool) -> bool:
+        """A call the breaker rejected (rejection number `rejection`; `cooling_down` when it is
+        open rather than half-open with its trial out) fails at once: the client is told the
+        cooldown left, and waiting it out here would only hold the call."""
+        return False

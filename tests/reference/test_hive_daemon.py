@@ -16,6 +16,7 @@ import pytest
 from harness.portal import BackgroundLoop
 from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.wait import wait_until
+from reference.hive.workers import MIN_TERM_GRACE
 from test_hive_support import SCALE, SIGKILL_EXIT, TOKEN, HiveProcess, gpu_plan, model_hub, pid_alive, \
     running_hive
 
@@ -168,8 +169,8 @@ def test_stop_escalates_to_sigkill_within_the_cleanup_timeout(tmp_path: Path, hu
         started = time.monotonic()
         stopped = hive.call("POST", "/v1/workers/stop", {"worker_id": worker["worker_id"]}).json()
         assert stopped["exit_code"] == SIGKILL_EXIT
-        # SIGKILL at 90 % of the cleanup timeout.
-        assert 4 * SCALE <= time.monotonic() - started < 5 * SCALE + 0.5
+        # SIGKILL after a grace of at least MIN_TERM_GRACE of the cleanup timeout, and within it.
+        assert 5 * MIN_TERM_GRACE * SCALE <= time.monotonic() - started < 5 * SCALE + 0.5
         assert not pid_alive(worker["pid"])
         assert hive.entries("exit") == []  # a SIGKILLed worker journals no exit
 
