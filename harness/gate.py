@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.judgement import CONFORMANT, INCOMPLETE, NOT_CONFORMANT
+from harness.judgement import CONFORMANT, INCOMPLETE, NOT_CONFORMANT, NOT_SELECTED
 
 EXIT_CONFORMANT, EXIT_NOT_CONFORMANT, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 WORST_FIRST = (EXIT_NOT_CONFORMANT, EXIT_INCOMPLETE, EXIT_CONFORMANT)
@@ -48,10 +48,21 @@ def verdict_line(verdict: Mapping[str, Any]) -> str:
     if summary["unexpected_passes"]:
         parts.append("declared failures that passed: " + ", ".join(summary["unexpected_passes"]))
     if summary["must_not_verified"]:
-        parts.append("not verified: " + _with_reasons(summary["must_not_verified"]))
+        unselected = {c for c, reasons in summary["must_not_verified"].items()
+                      if reasons and all(r.endswith(NOT_SELECTED) for r in reasons)}
+        others = {c: r for c, r in summary["must_not_verified"].items() if c not in unselected}
+        if others:
+            parts.append("not verified: " + _with_reasons(others))
+        if unselected:
+            parts.append(f"{len(unselected)} more not run ({NOT_SELECTED}): {_first(sorted(unselected))}")
     if summary["expected_failures"]:
         parts.append("declared failures: " + ", ".join(summary["expected_failures"]))
     return "; ".join(parts)
+
+
+def _first(clause_ids: list[str]) -> str:
+    rest = len(clause_ids) - LINE_CLAUSES
+    return ", ".join(clause_ids[:LINE_CLAUSES]) + (", ... (see the report)" if rest > 0 else "")
 
 
 def _with_reasons(clauses: Mapping[str, list[str]]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 # Worst first: a case reported by several phases, or by several merged runs, takes the worst.
 OUTCOMES = ("failed", "xpassed", "xfailed", "passed", "skipped", "not run")
 NOT_RUN = "not run"
+NOT_SELECTED = "deselected or not selected"   # why an applicable case did not run
 
 PASSED, FAILED, NOT_VERIFIED = "passed", "failed", "not verified"
 EXPECTED_FAILURE, UNEXPECTED_PASS, NOT_APPLICABLE = "expected failure", "unexpected pass", "not applicable"
@@ -137,7 +138,7 @@ def _case_problem(clause_id: str, case: CaseResult, claims: Claims, cut_short: b
     if case.outcome == "skipped":
         return NOT_VERIFIED, f"{case.name}: skipped{gist}"
     if case.outcome == NOT_RUN:
-        why = "the run was cut short" if cut_short else "deselected or not selected"
+        why = "the run was cut short" if cut_short else NOT_SELECTED
         return NOT_VERIFIED, f"{case.name}: not run: {why}"
     return None   # passed, xpassed
 
