@@ -1,4 +1,10 @@
-"""The defect-catch table: which scenarios caught each deliberately broken reference.
+"""Whether a defect run caught its defect, clause by clause, and the table of every defect.
+
+A defect is caught only when, for every clause it names, a scenario tagged with that clause
+failed on the check meant to catch it (the defect's `assertion`) while the target was serving:
+a failure in set-up or teardown, a target that would not start, a skip, or a failure on some
+other check is a miss, and the table says which. The verdict file of the defect run is the
+evidence: every case with its clauses, outcome and reason.
 
 Each defect test writes one row (a JSON file) as it finishes, from whichever xdist worker ran it;
 the controller gathers this session's rows into reports/defect-catch.md and .json.
@@ -7,10 +13,21 @@ the controller gathers this session's rows into reports/defect-catch.md and .jso
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROWS_DIR = "defect-catch"
+NOT_SERVING = ("setup failed:", "teardown failed:", "TargetStartError", "could not start", "before becoming ready")
+
+
+@dataclass(frozen=True)
+class ClauseCatch:
+    clause: str
+    caught_by: tuple[str, ...]      # scenarios of the clause that failed on the defect's assertion
+    missed_by: tuple[str, ...]      # the clause's other scenarios, each with why it does not count
 
 
 @dataclass(frozen=True)
@@ -19,12 +36,45 @@ class CatchRow:
     defect: str
     description: str
     clauses: tuple[str, ...]
-    caught_by: tuple[str, ...]      # scenarios that failed against the defect
-    passed: tuple[str, ...]         # scenarios of those clauses that did not notice it
+    catches: tuple[ClauseCatch, ...]
 
     @property
     def caught(self) -> bool:
-        return bool(self.caught_by)
+        return bool(self.catches) and all(c.caught_by for c in self.catches)
+
+    @classmethod
+    def from_data(cls, raw: Mapping[str, Any]) -> CatchRow:
+        catches = tuple(ClauseCatch(c["clause"], tuple(c["caught_by"]), tuple(c["missed_by"]))
+                        for c in raw["catches"])
+        return cls(raw["profile"], raw["defect"], raw["description"], tuple(raw["clauses"]), catches)
+
+
+def judge_catch(verdict: Mapping[str, Any] | None, clauses: Iterable[str], assertion: str) -> tuple[ClauseCatch, ...]:
+    """For each named clause, which of its scenarios caught the defect and why the others did not."""
+    scenarios: Mapping[str, Mapping[str, Any]] = (verdict or {}).get("scenarios", {})
+    catches = []
+    for clause in clauses:
+        caught, missed = [], []
+        for case in scenarios.values():
+            if clause not in case["clauses"] or not case["applies"]:
+                continue
+            why_not = _why_not_a_catch(case, assertion)
+            (missed.append(f"{case['name']}: {why_not}") if why_not else caught.append(case["name"]))
+        if not caught and not missed:
+            missed.append("no scenario of it ran (did the target's run fail before any?)")
+        catches.append(ClauseCatch(clause, tuple(caught), tuple(missed)))
+    return tuple(catches)
+
+
+def _why_not_a_catch(case: Mapping[str, Any], assertion: str) -> str | None:
+    outcome, reason = case["outcome"], str(case.get("reason") or "")
+    if outcome != "failed":
+        return f"{outcome}" + (f" ({reason[:160]})" if reason else "")
+    if any(marker in reason for marker in NOT_SERVING):
+        return f"failed, but not while the target was serving: {reason[:200]}"
+    if not re.search(assertion, reason, re.S):
+        return f"failed on another check (not /{assertion}/): {reason[:200]}"
+    return None
 
 
 def write_row(reports: Path, row: CatchRow) -> None:
@@ -40,18 +90,31 @@ def gather(reports: Path, since: float) -> list[CatchRow]:
         if path.stat().st_mtime < since:
             path.unlink()
             continue
-        raw = json.loads(path.read_text())
-        rows.append(CatchRow(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}))
+        rows.append(CatchRow.from_data(json.loads(path.read_text())))
     return rows
 
 
 def render_table(rows: list[CatchRow]) -> str:
     caught = sum(r.caught for r in rows)
-    lines = [f"# Defect catch: {caught}/{len(rows)} defects caught", "",
-             "| profile | defect | breaks | caught by | missed by |", "|---|---|---|---|---|"]
+    lines = [f"# Defect catch: {caught}/{len(rows)} defects caught in isolation", "",
+             "A defect is caught when, for every clause it names, a scenario tagged with that clause failed on "
+             "the check meant to catch it while the target was serving.", "",
+             "| profile | defect | clause | caught by | missed by |", "|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r.profile, r.defect)):
-        lines.append(f"| {row.profile} | `{row.defect}`: {row.description} | {', '.join(row.clauses)} | "
-                     f"{'<br>'.join(row.caught_by) or '**NOT CAUGHT**'} | {'<br>'.join(row.passed)} |")
+        for index, catch in enumerate(row.catches):
+            name = f"`{row.defect}`: {row.description}" if index == 0 else ""
+            lines.append(f"| {row.profile if index == 0 else ''} | {name} | {catch.clause} | "
+                         f"{'<br>'.join(catch.caught_by) or '**NOT CAUGHT**'} | {'<br>'.join(catch.missed_by)} |")
+    lines += ["", "## Clauses and the defects that prove them", "", "| clause | proven by | named but not caught by |",
+              "|---|---|---|"]
+    proving: dict[str, list[str]] = {}
+    unproving: dict[str, list[str]] = {}
+    for row in rows:
+        for catch in row.catches:
+            (proving if catch.caught_by else unproving).setdefault(catch.clause, []).append(row.defect)
+    for clause in sorted(proving.keys() | unproving.keys()):
+        lines.append(f"| {clause} | {', '.join(sorted(proving.get(clause, []))) or '**none**'} | "
+                     f"{', '.join(sorted(unproving.get(clause, [])))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 
@@ -15,14 +16,13 @@ from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 @dataclass(frozen=True)
 class SuiteRun:
     returncode: int
-    failed: tuple[str, ...]
-    passed: tuple[str, ...]
     output: str
-    messages: dict[str, str]        # each failed scenario's failure message
+    verdict: dict[str, Any] | None      # the run's verdict file: every case with its outcome and reason
 
-    def failed_on(self, pattern: str) -> tuple[str, ...]:
-        """The failed scenarios whose failure message matches `pattern` (any, when it is empty)."""
-        return tuple(name for name in self.failed if re.search(pattern, self.messages.get(name, ""), re.S))
+    def outcomes(self, outcome: str) -> tuple[str, ...]:
+        """The names of the applicable cases that ended so."""
+        scenarios = (self.verdict or {}).get("scenarios", {}).values()
+        return tuple(c["name"] for c in scenarios if c["applies"] and c["outcome"] == outcome)
 
 
 def reference_target_text(profile: str, suffix: str) -> str:
@@ -47,22 +47,12 @@ def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
 
 
 def run_suite(tmp_path: Path, profile: str, target: Path, marker: str, timeout: float = 600) -> SuiteRun:
-    junit = tmp_path / "junit.xml"
+    """The scenarios of `marker` (clause tags) against `target`, in one process, with their verdict."""
+    reports = tmp_path / "reports"
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / f"test_{profile}.py"), "--target", str(target),
-         "-m", marker, "-q", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path / "reports"),
-         f"--junitxml={junit}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
-    failed, passed, messages = [], [], {}
-    if junit.exists():
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            name = case.get("name", "")
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            if problem is not None:
-                failed.append(name)
-                messages[name] = (problem.get("message") or "") + "\n" + (problem.text or "")
-            elif case.find("skipped") is None:
-                passed.append(name)
-    return SuiteRun(completed.returncode, tuple(failed), tuple(passed),
-                    completed.stdout[-3000:] + completed.stderr[-2000:], messages)
+         "-m", marker, "-q", "-p", "no:cacheprovider", "--reports-dir", str(reports)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    verdicts = sorted(reports.glob("verdict-*.json"))
+    verdict = json.loads(verdicts[0].read_text()) if verdicts else None
+    return SuiteRun(completed.returncode, completed.stdout[-3000:] + completed.stderr[-2000:], verdict)

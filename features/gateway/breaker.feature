@@ -9,7 +9,7 @@ Feature: A circuit breaker per provider
   Background:
     Given provider "primary" speaks the openai wire format
 
-  @GW-BREAKER-001 @GW-BREAKER-003 @GW-BREAKER-007
+  @GW-BREAKER-001 @GW-BREAKER-003 @GW-BREAKER-004 @GW-BREAKER-007
   Scenario: Five failed operations open the breaker and the provider sees no more requests
     Given provider "primary" always answers 503 with header "retry-after-ms: 1"
     When a client sends 5 chat completion requests one after another

@@ -6,7 +6,7 @@ Feature: A circuit breaker on the hub
   breaker is open: right after it opened, and 5 s before the earliest its cooldown can end,
   where a shorter cooldown or a Retry-After that does not count down shows.
 
-  @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-007 @HIVE-VOC-003
+  @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-004 @HIVE-BREAKER-007 @HIVE-VOC-003
   Scenario: Five failed downloads open the breaker
     Given the hub always answers 503
     When a client downloads model "acme/tiny-chat" 5 times one after another

@@ -72,7 +72,8 @@ def reason_of(report: pytest.TestReport, outcome: str | None) -> str:
     if outcome == "skipped":
         return skip_reason(report)
     if outcome in ("failed", "xfailed"):
-        return crash_message(report)
+        # A failure outside the steps (a fixture) says so: it judged nothing about the target.
+        return crash_message(report) if report.when == "call" else f"{report.when} failed: {crash_message(report)}"
     if outcome == "xpassed":
         return str(getattr(report, "wasxfail", "") or report.longreprtext).strip()
     return ""
