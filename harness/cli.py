@@ -12,6 +12,7 @@ from pathlib import Path
 
 from catalogue import PROFILES, catalogue
 from harness.coverage import scan_features
+from harness.proving import defects_by_clause
 from harness.gate import EXIT_CONFORMANT, EXIT_ERROR, EXIT_INTERRUPTED, verdict_line, worst_exit_code
 from harness.report.recorder import REPORT_FILE
 from harness.stop_signals import run_in_own_group
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     clauses = commands.add_parser("clauses", help="list the clause catalogue with its coverage")
     clauses.add_argument("--profile", choices=PROFILES)
     clauses.add_argument("--uncovered", action="store_true", help="only MUST clauses without a scenario")
+    clauses.add_argument("--unproven", action="store_true",
+                         help="only MUST clauses no deliberately broken reference (defect) proves")
     clauses.add_argument("--json", action="store_true")
 
     commands.add_parser("proxy", help="serve the Toxiproxy-compatible proxy (flags as toxiproxy-server)",
@@ -139,22 +142,30 @@ def allure_hint(reports: Path) -> str:
 def _clauses(args: argparse.Namespace) -> int:
     known = catalogue()
     coverage = scan_features(PROJECT_ROOT / "features", known)
-    rows = [c for c in known.clauses.values() if args.profile in (None, c.profile)]
+    proofs = defects_by_clause()
+    listed = [c for c in known.clauses.values() if args.profile in (None, c.profile)]
+    rows = listed
     if args.uncovered:
         rows = coverage.uncovered(rows)
+    if args.unproven:
+        rows = [c for c in rows if c.level == "MUST" and not proofs.get(c.id)]
     if args.json:
         print(json.dumps([{"id": c.id, "level": c.level, "profile": c.profile, "feature": c.feature,
                            "text": c.text, "source": c.source,
-                           "scenarios": [str(s) for s in coverage.scenarios_by_clause.get(c.id, [])]}
+                           "scenarios": [str(s) for s in coverage.scenarios_by_clause.get(c.id, [])],
+                           "proven_by": proofs.get(c.id, [])}
                           for c in rows], indent=2))
         return EXIT_CONFORMANT
     for clause in rows:
         count = len(coverage.scenarios_by_clause.get(clause.id, []))
         mark = f"{count} scenario(s)" if count else "NO SCENARIO"
-        print(f"{clause.id:<18} {clause.level:<6} {mark:<14} {clause.text}")
-    uncovered = coverage.uncovered([c for c in known.clauses.values() if args.profile in (None, c.profile)])
+        proof = ", ".join(d.split("/", 1)[1] for d in proofs.get(clause.id, [])) or "UNPROVEN"
+        print(f"{clause.id:<18} {clause.level:<6} {mark:<14} {clause.text}\n{'':<26}proven by: {proof}")
+    uncovered = coverage.uncovered(listed)
+    unproven = [c for c in listed if c.level == "MUST" and not proofs.get(c.id)]
     print(f"\n{len(rows)} clause(s) listed; MUST clauses without a scenario: {len(uncovered)}"
-          + (f" ({', '.join(c.id for c in uncovered)})" if uncovered else ""))
+          + (f" ({', '.join(c.id for c in uncovered)})" if uncovered else "")
+          + f"; MUST clauses no defect proves: {len(unproven)}")
     return EXIT_CONFORMANT
 
 

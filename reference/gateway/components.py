@@ -16,7 +16,8 @@ from reference.common.errors import ServiceError
 from reference.gateway.auth import Authenticator
 from reference.common.breaker import CircuitBreaker
 from reference.gateway.classify import Classifier
-from reference.gateway.config import BreakerSettings, GatewayConfig, Limits, RetrySettings
+from reference.gateway.config import GatewayConfig, Limits, RetrySettings
+from reference.common.breaker import BreakerSettings
 from reference.gateway.limiter import ConcurrencyLimiter
 from reference.gateway.retry import RetryPolicy
 

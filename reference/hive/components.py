@@ -18,7 +18,8 @@ from reference.hive import render
 from reference.hive.auth import Authenticator
 from reference.common.breaker import CircuitBreaker
 from reference.hive.classify import Classifier
-from reference.hive.config import BreakerSettings, HiveConfig, Limits, RetrySettings
+from reference.hive.config import HiveConfig, Limits, RetrySettings
+from reference.common.breaker import BreakerSettings
 from reference.hive.gpu import GpuPreflight, NvidiaSmi
 from reference.hive.limiter import SlotLimiter
 from reference.hive.retry import RetryPolicy

@@ -125,7 +125,8 @@ class Spawner:
             pass
         reported = worker_envelope(list(worker.stderr_tail)) or {}
         code = str(reported.get("code") or "")
-        given = reported.get("details") if isinstance(reported.get("details"), dict) else {}
+        details = reported.get("details")
+        given: dict[str, Any] = details if isinstance(details, dict) else {}
         request = worker.request
         base = {"worker_id": worker.id, "exit_code": worker.exit_code, "model": info.ref,
                 "backend": request.backend, "device": request.device}
