@@ -19,9 +19,14 @@ from typing import Any
 
 import pytest
 
+from catalogue import catalogue
+from harness.coverage import scenario_cases
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
+from tests.cases import key_of
 from tests.defect_runs import defect_target
 from tests.report_pages import parse
+
+TABLE = scenario_cases(PROJECT_ROOT / "features", catalogue(), PROJECT_ROOT)
 
 DECLARED_BUT_PASSING = "HIVE-HEALTH-001"
 DEFECT, BROKEN_CLAUSE = "exit-0-on-timeout", "HIVE-EXIT-003"
@@ -81,11 +86,11 @@ def test_deselected_must_clauses_leave_the_verdict_incomplete_saying_not_run(hea
     passed, applicable = map(int, verdict["summary"]["must_passed"].split("/"))
     assert applicable == 74 and passed < applicable   # the unverified stay in the denominator
     assert len(verdict["summary"]["must_not_verified"]) == applicable - passed
-    slow = verdict["scenarios"]["features/hive/downloads.feature:84"]
+    slow = verdict["scenarios"][key_of(TABLE, "hive/downloads", "At time scale 1")]
     assert (slow["applies"], slow["why_not_applicable"]) == (False, "@slow scenario (real-time spec values): run "
                                                                     "with --slow")
     assert "reference-hive (hive): incomplete; MUST" in health_run.stdout
-    assert "not run: deselected or not selected" in health_run.stdout
+    assert "not run (deselected or not selected)" in health_run.stdout
 
 
 def test_a_declared_failure_that_passes_makes_the_target_not_conformant(health_run: Run) -> None:
