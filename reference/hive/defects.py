@@ -21,7 +21,7 @@ from reference.hive.limiter import SlotLimiter
 from reference.hive.retry import RetryPolicy
 from reference.hive.validation import SpawnRequest
 from reference.hive.workers import Worker
-from reference.common.defects import Defect
+from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect
 from reference.common.defects import components_for as select
 
 
@@ -33,6 +33,26 @@ class RetriesPermanent(Classifier):
 class NoJitter(RetryPolicy):
     def jitter(self) -> float:
         return 0.0
+
+
+JITTER_SEED = 20261202
+
+
+class SeededPerCall(RetryPolicy):
+    """Each download's retries draw from a new random.Random(JITTER_SEED): random-looking jitter,
+    but every download gets the same sequence of it."""
+
+    def delay(self, retry: int) -> float:
+        if retry == 1:
+            self.rng = random.Random(JITTER_SEED)
+        return super().delay(retry)
+
+
+class JitterByAttempt(RetryPolicy):
+    """The jitter is a fixed function of the retry: 0.2, 0.4, 0.6, 0.8, 1.0 s."""
+
+    def delay(self, retry: int) -> float:
+        return self.base_delay(retry) + 0.2 * retry
 
 
 class OffByOneLimiter(SlotLimiter):
@@ -69,8 +89,8 @@ def _no_retry_after(error: ServiceError, correlation_id: str) -> Response:
     return JSONResponse(body, status_code=error.status, headers={"X-Correlation-ID": correlation_id})
 
 
-def _defect(description: str, clauses: tuple[str, ...], **parts: object) -> Defect[Components]:
-    return Defect(description, clauses, Components(**parts))  # type: ignore[arg-type]
+def _defect(description: str, clauses: tuple[str, ...], assertion: str = "", **parts: object) -> Defect[Components]:
+    return Defect(description, clauses, Components(**parts), assertion)  # type: ignore[arg-type]
 
 
 DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # the same as --defect, for harnesses that set the environment
@@ -85,8 +105,13 @@ DEFECTS: dict[str, Defect[Components]] = {
                                  preflight=NoVramPreflight),
     "retries-permanent": _defect("retries hub 4xx (404) like transient failures", ("HIVE-RETRY-002",),
                                  classifier=RetriesPermanent),
-    "no-jitter": _defect("hub retry delays without jitter", ("HIVE-RETRY-005",),
+    "no-jitter": _defect("hub retry delays without jitter", ("HIVE-RETRY-005",), NO_JITTER_ACROSS_CALLS,
                          retry_policy=lambda s: NoJitter(s, random.Random())),
+    "jitter-seeded-per-call": _defect("each download's retries start a new random.Random(seed): every download "
+                                      "the same sequence of jitter", ("HIVE-RETRY-005",), NO_JITTER_ACROSS_CALLS,
+                                      retry_policy=lambda s: SeededPerCall(s, random.Random())),
+    "jitter-by-attempt": _defect("the jitter is a fixed function of the attempt (+ 0.2 n s)", ("HIVE-RETRY-005",),
+                                 NO_JITTER_ACROSS_CALLS, retry_policy=lambda s: JitterByAttempt(s, random.Random())),
     "breaker-never-half-opens": _defect("the hub breaker stays open forever", ("HIVE-BREAKER-004",),
                                         breaker=NeverHalfOpens),
     "success-keeps-count": _defect("a successful download does not reset the consecutive-failure count",
