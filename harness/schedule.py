@@ -125,20 +125,24 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, cl
 # by the attempt number, none at all) gives every call the same delay at retry n, and what the
 # harness measures differs only by the implementation's own overhead: one-sided (a request is
 # late, never early) and, by the tolerance's definition, within the tolerance. So the spread
-# (max - min) of the calls' delays at retry n stays within the tolerance at every retry.
+# (max - min) of the calls' delays at retry n stays within the tolerance. One stall of the
+# machine can still spread one retry further (the tolerance is a high percentile, not a
+# maximum; a loaded machine showed it), so the check calls it no jitter when at most
+# JITTER_EXCUSED of the retries that could show jitter spread beyond the tolerance.
 #
 # True jitter spreads them further, except by chance. For K calls with independent uniform
 # jitter of real width W at a retry, P(spread <= c) = K x^(K-1) - (K-1) x^K, x = c / W (the
 # range of K uniforms). Measurement noise that is independent of the jitter only lowers it:
 # given the noise, the delays are uniforms on shifted intervals, and by Anderson's theorem (a
 # centred box's uniform density is symmetric and unimodal, {spread <= c} is convex and
-# symmetric) shifting them apart can only shrink the chance. Retries draw independently, so
-# the chance that a truly jittered implementation shows no variation at every retry, a false
-# failure, is at most the product over the retries. The check judges the variation only when
-# that product is at most JITTER_FALSE_FAILURE; otherwise it cannot decide, and says at which
-# time scale, or with how many calls, it could.
+# symmetric) shifting them apart can only shrink the chance. Retries draw independently, so the
+# chance that a truly jittered implementation spreads at most JITTER_EXCUSED retries, a false
+# failure, is at most that of independent events with those chances (it only grows with each
+# of them). The check judges the variation only when that bound is at most JITTER_FALSE_FAILURE;
+# otherwise it cannot decide, and says at which time scale, or with how many calls, it could.
 
 JITTER_FALSE_FAILURE = 1e-4   # the most a truly jittered implementation may fail the check
+JITTER_EXCUSED = 1            # retries a stall may spread beyond the tolerance in a fixed sequence
 
 
 def chance(p: float) -> str:
@@ -166,10 +170,20 @@ def jitter_widths(schedule: BackoffSchedule) -> tuple[float, ...]:
                  for retry in range(1, schedule.max_attempts))
 
 
+def at_most_varying(chances: Sequence[float], excused: int = JITTER_EXCUSED) -> float:
+    """The chance that at most `excused` of independent retries vary, when each stays within the
+    threshold with the chance given (a Poisson-binomial tail)."""
+    varying = [1.0]                      # varying[j]: the chance that j of the retries so far vary
+    for p in chances:
+        varying = [a * p + b * (1 - p) for a, b in zip([*varying, 0.0], [0.0, *varying], strict=True)]
+    return min(1.0, sum(varying[:excused + 1]))
+
+
 def false_failure_bound(calls_per_retry: Sequence[int], widths: Sequence[float], threshold: float) -> float:
-    """At most this chance that true jitter spreads no retry by more than `threshold` (real
-    seconds): the product of `spread_within_chance` over the retries."""
-    return math.prod(spread_within_chance(k, threshold, w) for k, w in zip(calls_per_retry, widths, strict=True))
+    """At most this chance that true jitter spreads no more than JITTER_EXCUSED retries by more
+    than `threshold` (real seconds)."""
+    return at_most_varying([spread_within_chance(k, threshold, w)
+                            for k, w in zip(calls_per_retry, widths, strict=True)])
 
 
 @dataclass(frozen=True)
@@ -253,9 +267,14 @@ class JitterVerdict:
     undecided: str | None = None           # why the variation across calls could not be judged
 
     @property
+    def varying(self) -> tuple[int, ...]:
+        """The retries that could show jitter and vary across the calls by more than the tolerance."""
+        return tuple(r.retry for r in self.retries if r.informative and r.varies)
+
+    @property
     def no_jitter(self) -> bool:
-        """Decided, and no retry that could show jitter varies across the calls by more than the tolerance."""
-        return self.undecided is None and not any(r.varies for r in self.retries if r.informative)
+        """Decided, and at most JITTER_EXCUSED of the retries that could show jitter vary."""
+        return self.undecided is None and len(self.varying) <= JITTER_EXCUSED
 
     @property
     def ok(self) -> bool:
@@ -267,20 +286,21 @@ class JitterVerdict:
     def __str__(self) -> str:
         problems = [str(v) for v in self.out_of_window]
         if self.no_jitter:
+            but = (f" but retr{'y' if len(self.varying) == 1 else 'ies'} {', '.join(map(str, self.varying))} "
+                   f"(which a stall may spread)" if self.varying else "")
             problems.append(
-                f"no jitter across calls: at every retry that can show it the {self.calls} calls' delays agree within "
-                f"the {self.tolerance * 1000:.1f} ms tolerance (spreads {self.spreads()}), as a fixed sequence of "
-                f"delays would; true jitter does that with a chance of at most {chance(self.false_failure)}")
+                f"no jitter across calls: at every retry that can show it{but} the {self.calls} calls' delays agree "
+                f"within the {self.tolerance * 1000:.1f} ms tolerance (spreads {self.spreads()}), as a fixed "
+                f"sequence of delays would; true jitter does that with a chance of at most "
+                f"{chance(self.false_failure)}")
         if problems:
             return "; ".join(problems)
         windows = f"{self.calls} calls, every delay inside its window"
         if self.undecided is not None:
             return f"{windows}; their variation across calls not judged: {self.undecided}"
-        varied = [r.retry for r in self.retries if r.informative and r.varies]
-        return (f"{windows}; the delays before retr{'y' if len(varied) == 1 else 'ies'} "
-                f"{', '.join(map(str, varied))} vary across calls by more than the {self.tolerance * 1000:.1f} ms "
-                f"tolerance (spreads {self.spreads()}; a false failure has a chance of at most "
-                f"{chance(self.false_failure)})")
+        return (f"{windows}; the delays before retries {', '.join(map(str, self.varying))} vary across calls by "
+                f"more than the {self.tolerance * 1000:.1f} ms tolerance (spreads {self.spreads()}; a false failure "
+                f"has a chance of at most {chance(self.false_failure)})")
 
 
 def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, clock: Clock, *,
@@ -288,9 +308,10 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
     """Each delay within its window (the schedule check's), and the delays before each retry
     varying across `calls` (each one call's attempt times).
 
-    No variation (every informative retry's spread within the tolerance) is a violation only
-    when true jitter would show it with a chance of at most `target`; otherwise the verdict is
-    undecided, says why, and at which scale or with how many calls it would decide.
+    No variation (the spread within the tolerance at every retry that can show jitter but at
+    most JITTER_EXCUSED) is a violation only when true jitter would show it with a chance of at
+    most `target`; otherwise the verdict is undecided, says why, and at which scale or with how
+    many calls it would decide.
     """
     windows = [clock.window(w.low, w.high) for w in map(schedule.window, range(1, schedule.max_attempts))]
     delays: list[list[float]] = [[] for _ in windows]      # before each retry, in call order
@@ -313,7 +334,7 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
             spec = schedule.window(retry)
             retries.append(RetryJitter(retry, tuple(seen), tuple(callers[retry - 1]), window, clock.real(spec.low),
                                        clock.real(spec.high - spec.low), clock.tolerance))
-    bound = math.prod(r.chance for r in retries)
+    bound = at_most_varying([r.chance for r in retries])
     undecided = None
     if bound > target:
         undecided = _undecided_reason(schedule, clock, len(calls), bound, target)

@@ -113,9 +113,10 @@ def record_breaker_check(history: History, upstream_source: str, request_times: 
 def jitter_check(title: str, verdict: JitterVerdict, *, note: str = "") -> TimedCheck:
     """Two lanes per retry, on one axis of real seconds from the earliest delay the retry's window
     allows: the calls' delays against that window (tolerance included), then their spread
-    against the tolerance, the most a fixed delay's measurement noise may spread them. A spread
-    within the tolerance is only a failure when no retry varies (`check_jitter`): drawn red then,
-    grey otherwise; a retry whose window is too narrow to show jitter has a grey spread."""
+    against the tolerance, the most a fixed delay's measurement noise may spread them. When the
+    check found no jitter across calls, a spread within the tolerance is drawn red and the one a
+    stall may have spread grey "(excused)"; otherwise a spread beyond it green and one within it
+    grey "(chance)". A retry whose window is too narrow to show jitter has a grey spread."""
     lanes: list[Lane] = []
     for retry in verdict.retries:
         start = retry.earliest
@@ -125,14 +126,15 @@ def jitter_check(title: str, verdict: JitterVerdict, *, note: str = "") -> Timed
         varies = Span(retry.threshold, max(retry.width + retry.threshold, retry.spread),
                       "spread beyond the tolerance: varies across calls")
         noise = Span(0.0, retry.threshold, "spread within the tolerance: no variation shown")
+        label, constrained = f"retry {retry.retry}: spread", True
         if not retry.informative:
-            lanes.append(Lane(f"retry {retry.retry}: spread (narrow)", (retry.spread,), (varies,),
-                              constrained=False))
-        elif retry.varies or verdict.no_jitter:
-            lanes.append(Lane(f"retry {retry.retry}: spread", (retry.spread,), (varies,), blocked=(noise,)))
-        else:
-            lanes.append(Lane(f"retry {retry.retry}: spread (chance)", (retry.spread,), (varies,),
-                              constrained=False))
+            label, constrained = f"{label} (narrow)", False
+        elif verdict.no_jitter and retry.varies:
+            label, constrained = f"{label} (excused)", False
+        elif not verdict.no_jitter and not retry.varies:
+            label, constrained = f"{label} (chance)", False
+        lanes.append(Lane(label, (retry.spread,), (varies,), constrained,
+                          blocked=(noise,) if constrained else ()))
     return TimedCheck(title, tuple(lanes), verdict.ok, str(verdict), note)
 
 
