@@ -20,8 +20,8 @@ import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
 TOL = 0.02             # the tolerance's floor, and what this machine measures when quiet
-CALLS = 4              # the calls each jitter scenario makes
-PROFILES = {"hive": (HIVE_BACKOFF, 0.1), "gateway": (GATEWAY_BACKOFF, 0.13)}   # the scales chosen at TOL
+# each profile's schedule, the scale the plugin chooses at TOL, and the calls its jitter scenario makes
+PROFILES = {"hive": (HIVE_BACKOFF, 0.1, 4), "gateway": (GATEWAY_BACKOFF, 0.1, 5)}
 SEED = 20261202
 
 # spec seconds before retry n, for one call: rng -> [delay before retry 1, ..., retry 5]
@@ -75,7 +75,7 @@ def no_noise(rng: random.Random) -> float:
     return 0.0
 
 
-def scenario(jitter: Jitter, noise: Noise, scale: float, rng: random.Random, calls: int = CALLS) -> list[list[float]]:
+def scenario(jitter: Jitter, noise: Noise, scale: float, rng: random.Random, calls: int) -> list[list[float]]:
     """The attempt times the fake would record for `calls` calls, real seconds."""
     recorded = []
     for call in range(calls):
@@ -101,11 +101,11 @@ def upper_quantile(runs: int, p: float, beyond: float = 1e-9) -> int:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_kind_of_fixed_jitter_fails_as_no_jitter_across_calls(profile: str) -> None:
-    schedule, scale = PROFILES[profile]
+    schedule, scale, calls = PROFILES[profile]
     clock, rng = Clock(scale, TOL), random.Random(f"fixed-{profile}")
     for kind, jitter in fixed_kinds(schedule).items():
         for _ in range(300):
-            verdict = check_jitter(scenario(jitter, quiet_noise, scale, rng), schedule, clock)
+            verdict = check_jitter(scenario(jitter, quiet_noise, scale, rng, calls), schedule, clock)
             assert verdict.undecided is None and verdict.no_jitter and not verdict.ok, (kind, str(verdict))
             assert not verdict.out_of_window, (kind, str(verdict))   # every delay inside its window: (b) catches it
     assert NO_JITTER_ACROSS_CALLS in str(verdict)   # what the defects' catch is matched against
@@ -114,9 +114,9 @@ def test_every_kind_of_fixed_jitter_fails_as_no_jitter_across_calls(profile: str
 @pytest.mark.parametrize("profile", PROFILES)
 def test_a_stall_that_spreads_one_retry_does_not_hide_a_fixed_sequence_but_stalls_at_two_retries_do(
         profile: str) -> None:
-    schedule, scale = PROFILES[profile]
+    schedule, scale, count = PROFILES[profile]
     clock = Clock(scale, TOL)
-    calls = scenario(fixed_kinds(schedule)["jitter by attempt"], quiet_noise, scale, random.Random(3))
+    calls = scenario(fixed_kinds(schedule)["jitter by attempt"], quiet_noise, scale, random.Random(3), count)
     calls[1][2:] = [t + 1.5 * TOL for t in calls[1][2:]]     # call 2 stalled before retry 2
     once = check_jitter(calls, schedule, clock)
     assert once.varying == (2,) and once.no_jitter and not once.out_of_window, str(once)
@@ -134,16 +134,16 @@ def test_the_defects_fixed_sequences_are_what_the_check_is_fed() -> None:
 
 
 def test_true_jitter_passes_and_says_which_retries_varied() -> None:
-    schedule, scale = PROFILES["hive"]
-    verdict = check_jitter(scenario(true_jitter(schedule), quiet_noise, scale, random.Random(5)), schedule,
+    schedule, scale, calls = PROFILES["hive"]
+    verdict = check_jitter(scenario(true_jitter(schedule), quiet_noise, scale, random.Random(5), calls), schedule,
                            Clock(scale, TOL))
     assert verdict.ok and verdict.undecided is None
     assert "vary across calls by more than the 20.0 ms tolerance" in str(verdict)
-    assert verdict.false_failure == pytest.approx(JitterResolution(schedule, CALLS).false_failure(scale, TOL))
+    assert verdict.false_failure == pytest.approx(JitterResolution(schedule, calls).false_failure(scale, TOL))
 
 
 def test_a_delay_outside_its_window_fails_naming_its_call_even_when_the_variation_cannot_be_judged() -> None:
-    schedule, scale = PROFILES["hive"]
+    schedule, scale, _ = PROFILES["hive"]
     calls = scenario(true_jitter(schedule), no_noise, scale, random.Random(1), calls=1)
     calls[0][3:] = [t + 0.1 for t in calls[0][3:]]        # retry 3 waited 100 ms (1 spec s) too long
     verdict = check_jitter(calls, schedule, Clock(scale, TOL))
@@ -154,8 +154,8 @@ def test_a_delay_outside_its_window_fails_naming_its_call_even_when_the_variatio
 
 
 def test_attempts_beyond_the_allowed_ones_are_left_to_the_schedule_check() -> None:
-    schedule, scale = PROFILES["hive"]
-    calls = scenario(true_jitter(schedule), no_noise, scale, random.Random(2))
+    schedule, scale, count = PROFILES["hive"]
+    calls = scenario(true_jitter(schedule), no_noise, scale, random.Random(2), count)
     calls[0].append(calls[0][-1] + 0.001)
     assert len(check_jitter(calls, schedule, Clock(scale, TOL)).retries) == 5
 
@@ -177,17 +177,17 @@ def test_true_jitter_fails_no_more_often_than_the_stated_bound(profile: str) -> 
     """100 000 scenarios of true jitter with realistic noise, at the scale the plugin chooses for
     a 20 ms tolerance: the measured false-failure rate is within the check's bound (and that
     bound within the stated 1e-4)."""
-    schedule, scale = PROFILES[profile]
+    schedule, scale, calls = PROFILES[profile]
     clock, rng, runs = Clock(scale, TOL), random.Random(f"false-failures-{profile}"), 100_000
-    bound = JitterResolution(schedule, CALLS).false_failure(scale, TOL)
+    bound = JitterResolution(schedule, calls).false_failure(scale, TOL)
     assert bound <= JITTER_FALSE_FAILURE
-    failed = sum(not check_jitter(scenario(true_jitter(schedule), quiet_noise, scale, rng), schedule, clock).ok
+    failed = sum(not check_jitter(scenario(true_jitter(schedule), quiet_noise, scale, rng, calls), schedule, clock).ok
                  for _ in range(runs))
     assert failed <= upper_quantile(runs, bound), f"{failed} of {runs} failed; the bound is {bound:.2g}"
     assert failed / runs <= JITTER_FALSE_FAILURE
 
 
-@pytest.mark.parametrize(("profile", "scale", "calls"), [("hive", 0.05, 4), ("gateway", 0.05, 4), ("hive", 0.06, 3)])
+@pytest.mark.parametrize(("profile", "scale", "calls"), [("hive", 0.05, 4), ("gateway", 0.05, 5), ("hive", 0.06, 3)])
 def test_the_bound_is_exact_without_noise_and_noise_only_lowers_it(profile: str, scale: float, calls: int) -> None:
     """Where false failures are frequent enough to count (the check is forced to judge with
     `target=1`): without noise the rate is the chance that at most one retry spreads beyond the
@@ -210,7 +210,7 @@ def test_the_bound_is_exact_without_noise_and_noise_only_lowers_it(profile: str,
 # -- undecidable: too few calls, too coarse a scale ----------------------------------------------
 
 def test_too_few_calls_cannot_decide_and_say_how_many_would() -> None:
-    schedule, scale = PROFILES["hive"]
+    schedule, scale, _ = PROFILES["hive"]
     flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random(), calls=3)
     verdict = check_jitter(flat, schedule, Clock(scale, TOL))
     assert verdict.ok and not verdict.no_jitter    # never a failure it could not be sure of ...
@@ -222,7 +222,7 @@ def test_too_few_calls_cannot_decide_and_say_how_many_would() -> None:
 
 def test_too_coarse_a_scale_cannot_decide_and_says_which_would() -> None:
     schedule = HIVE_BACKOFF
-    flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, 0.05, random.Random())
+    flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, 0.05, random.Random(), calls=4)
     verdict = check_jitter(flat, schedule, Clock(0.05, TOL))
     assert verdict.ok and verdict.undecided is not None
     assert "needs time scale 0.073 or more with 4 calls, or 6 calls at time scale 0.05" in verdict.undecided
@@ -232,21 +232,21 @@ def test_too_coarse_a_scale_cannot_decide_and_says_which_would() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("tolerance", [0.02, 0.03, 0.05])
 def test_the_resolution_is_the_smallest_scale_that_meets_the_target(profile: str, tolerance: float) -> None:
-    schedule = PROFILES[profile][0]
-    resolution = JitterResolution(schedule, CALLS)
+    schedule, _, calls = PROFILES[profile]
+    resolution = JitterResolution(schedule, calls)
     needed = resolution.needed_scale(tolerance)
     assert resolution.false_failure(needed, tolerance) <= JITTER_FALSE_FAILURE
     assert resolution.false_failure(needed * 0.999, tolerance) > JITTER_FALSE_FAILURE
     for scale in (needed * 0.99, needed, needed * 1.01):   # the clock and the verdict agree on deciding
-        flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random())
+        flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random(), calls)
         verdict = check_jitter(flat, schedule, Clock(scale, tolerance))
         assert (verdict.undecided is None) is Clock(scale, tolerance).decides(resolution)
 
 
 def test_the_plugin_picks_the_jitter_scenarios_scales_from_their_phrases() -> None:
     hive = resolutions_of(["the gaps between the requests to the hub are jittered across the 4 downloads"])
-    gateway = resolutions_of(['the gaps between the requests to provider "primary" are jittered across the 4 calls'])
-    assert hive == [JitterResolution(HIVE_BACKOFF, 4)] and gateway == [JitterResolution(GATEWAY_BACKOFF, 4)]
+    gateway = resolutions_of(['the gaps between the requests to provider "primary" are jittered across the 5 calls'])
+    assert hive == [JitterResolution(HIVE_BACKOFF, 4)] and gateway == [JitterResolution(GATEWAY_BACKOFF, 5)]
     assert choose_scale(0.1, hive, TOL) == PROFILES["hive"][1]
     assert choose_scale(0.1, gateway, TOL) == PROFILES["gateway"][1]
     assert JitterResolution(HIVE_BACKOFF, 1).needed_scale(TOL) == math.inf

@@ -16,8 +16,8 @@ Feature: The retry schedule
   Scenario: Retry delays carry jitter
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503
-    When a client sends 4 chat completion requests one after another
-    Then the gaps between the requests to provider "primary" are jittered across the 4 calls
+    When a client sends 5 chat completion requests one after another
+    Then the gaps between the requests to provider "primary" are jittered across the 5 calls
 
   @GW-RETRY-006 @coarse-timing
   Scenario: Retries stop before the two-minute budget runs out
