@@ -9,11 +9,12 @@ window times the scale, widened by the tolerance measured on this machine on bot
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from harness.timing import Clock, Undecidable, Window
+from harness.timing import Clock, Window, round_up_scale
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,6 @@ class Problem(StrEnum):
     TOO_LATE = "too late"
     TOO_MANY = "too many attempts"
     TOO_FEW = "too few attempts"
-    NO_JITTER = "no jitter"
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,14 @@ class Violation:
     observed: float              # real seconds (a delay, or a count for attempt-count problems)
     allowed: Window | None = None
     by: float = 0.0              # real seconds outside the window
+    call: int | None = None      # 1-based call, when a check looks at several
 
     def __str__(self) -> str:
         if self.problem in (Problem.TOO_MANY, Problem.TOO_FEW):
             return f"{self.problem}: {int(self.observed)} attempts, allowed {self.allowed}"
-        if self.problem is Problem.NO_JITTER:
-            return f"{self.problem}: every delay sat at its unjittered value"
         assert self.allowed is not None
-        return (f"attempt {self.attempt} came {self.problem}: delay {self.observed:.4f}s, allowed "
+        return (("" if self.call is None else f"call {self.call}: ") +
+                f"attempt {self.attempt} came {self.problem}: delay {self.observed:.4f}s, allowed "
                 f"[{self.allowed.low:.4f}, {self.allowed.high:.4f}]s, off by {self.by:.4f}s")
 
 
@@ -118,72 +118,235 @@ def check_schedule(attempt_times: Sequence[float], schedule: BackoffSchedule, cl
     return ScheduleVerdict(delays, tuple(windows), tuple(violations))
 
 
-JITTER_RESOLUTION = 5   # tolerances a jitter window must span: check_jitter's four, plus one for margin
+# -- jitter across calls ---------------------------------------------------------------------
+#
+# Jitter must be random, so the delay before retry n must vary from one call to the next. A
+# fixed "jitter" (a constant factor, one seeded sequence that every call replays, a factor set
+# by the attempt number, none at all) gives every call the same delay at retry n, and what the
+# harness measures differs only by the implementation's own overhead: one-sided (a request is
+# late, never early) and, by the tolerance's definition, within the tolerance. So the spread
+# (max - min) of the calls' delays at retry n stays within the tolerance. One stall of the
+# machine can still spread one retry further (the tolerance is a high percentile, not a
+# maximum; a loaded machine showed it), so the check calls it no jitter when at most
+# JITTER_EXCUSED of the retries that could show jitter spread beyond the tolerance.
+#
+# True jitter spreads them further, except by chance. For K calls with independent uniform
+# jitter of real width W at a retry, P(spread <= c) = K x^(K-1) - (K-1) x^K, x = c / W (the
+# range of K uniforms). Measurement noise that is independent of the jitter only lowers it:
+# given the noise, the delays are uniforms on shifted intervals, and by Anderson's theorem (a
+# centred box's uniform density is symmetric and unimodal, {spread <= c} is convex and
+# symmetric) shifting them apart can only shrink the chance. Retries draw independently, so the
+# chance that a truly jittered implementation spreads at most JITTER_EXCUSED retries, a false
+# failure, is at most that of independent events with those chances (it only grows with each
+# of them). The check judges the variation only when that bound is at most JITTER_FALSE_FAILURE;
+# otherwise it cannot decide, and says at which time scale, or with how many calls, it could.
+
+JITTER_FALSE_FAILURE = 1e-4   # the most a truly jittered implementation may fail the check
+JITTER_EXCUSED = 1            # retries a stall may spread beyond the tolerance in a fixed sequence
+
+
+def chance(p: float) -> str:
+    """A small probability as people write it: 1e-4, 1.2e-5, 0.006."""
+    if p >= 1e-3 or p == 0:
+        return f"{p:.2g}"
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def spread_within_chance(calls: int, threshold: float, width: float) -> float:
+    """At most this chance that `calls` delays with independent uniform jitter of real width
+    `width` (plus any noise independent of it) spread by no more than `threshold`; 1 where
+    the spread could not show jitter (fewer than two calls, or a range no wider than the
+    threshold)."""
+    if calls < 2 or width <= threshold:
+        return 1.0
+    x = threshold / width
+    return float(calls * x ** (calls - 1) - (calls - 1) * x ** calls)
+
+
+def jitter_widths(schedule: BackoffSchedule) -> tuple[float, ...]:
+    """Spec seconds of jitter each retry's window allows (the window's width), retry 1 first."""
+    return tuple(schedule.window(retry).high - schedule.window(retry).low
+                 for retry in range(1, schedule.max_attempts))
+
+
+def at_most_varying(chances: Sequence[float], excused: int = JITTER_EXCUSED) -> float:
+    """The chance that at most `excused` of independent retries vary, when each stays within the
+    threshold with the chance given (a Poisson-binomial tail)."""
+    varying = [1.0]                      # varying[j]: the chance that j of the retries so far vary
+    for p in chances:
+        varying = [a * p + b * (1 - p) for a, b in zip([*varying, 0.0], [0.0, *varying], strict=True)]
+    return min(1.0, sum(varying[:excused + 1]))
+
+
+def false_failure_bound(calls_per_retry: Sequence[int], widths: Sequence[float], threshold: float) -> float:
+    """At most this chance that true jitter spreads no more than JITTER_EXCUSED retries by more
+    than `threshold` (real seconds)."""
+    return at_most_varying([spread_within_chance(k, threshold, w)
+                            for k, w in zip(calls_per_retry, widths, strict=True)])
 
 
 @dataclass(frozen=True)
 class JitterResolution:
-    """A jitter check needs its narrowest informative window (spec seconds) to span
-    JITTER_RESOLUTION tolerances."""
+    """What a jitter check across `calls` calls needs: a time scale at which a truly jittered
+    implementation fails it at most `target` of the time, at a given tolerance."""
 
-    window: float
-    what: str
+    schedule: BackoffSchedule
+    calls: int
+    target: float = JITTER_FALSE_FAILURE
+
+    @property
+    def what(self) -> str:
+        return (f"the variation of the retry delays across {self.calls} calls (a false failure's chance at most "
+                f"{chance(self.target)})")
+
+    def false_failure(self, scale: float, tolerance: float) -> float:
+        widths = jitter_widths(self.schedule)
+        return false_failure_bound([self.calls] * len(widths), [w * scale for w in widths], tolerance)
 
     def needed_scale(self, tolerance: float) -> float:
-        return JITTER_RESOLUTION * tolerance / self.window
+        """The smallest scale whose false-failure bound meets the target (bisection: the bound
+        falls as the scale grows); infinite when no scale does (fewer than two calls)."""
+        high = 1.0
+        while self.false_failure(high, tolerance) > self.target:
+            high *= 2
+            if high > 1e6:
+                return math.inf
+        low = 0.0
+        while high - low > high * 1e-12:
+            middle = (low + high) / 2
+            low, high = (low, middle) if self.false_failure(middle, tolerance) <= self.target else (middle, high)
+        return high * (1 + 1e-8)   # at or above the exact bound, so `Clock.decides` never admits a scale below it
+
+
+def calls_needed(schedule: BackoffSchedule, scale: float, tolerance: float,
+                 target: float = JITTER_FALSE_FAILURE, most: int = 50) -> int | None:
+    """The fewest calls whose jitter check decides at this scale and tolerance (None: more than `most`)."""
+    return next((k for k in range(2, most + 1) if JitterResolution(schedule, k, target).false_failure(scale, tolerance)
+                 <= target), None)
 
 
 @dataclass(frozen=True)
-class JitterOffset:
-    """How much longer than its unjittered value one delay was, in real seconds."""
+class RetryJitter:
+    """The calls' delays before one retry, real seconds."""
 
     retry: int
-    offset: float
-    allowed: Window          # the offsets the schedule's jitter allows, real seconds, no tolerance
-    informative: bool        # the allowed range is wider than four tolerances, so it can show jitter
+    delays: tuple[float, ...]      # one per call that reached this retry
+    calls: tuple[int, ...]         # the 1-based call of each delay
+    window: Window                 # what each delay may take: the schedule check's window, tolerance included
+    earliest: float                # the window's low end without the tolerance (the unjittered delay's least)
+    width: float                   # the jitter range the schedule allows, without the tolerance
+    threshold: float               # the measurement noise a fixed delay may show: the tolerance
+
+    @property
+    def spread(self) -> float:
+        return max(self.delays) - min(self.delays) if len(self.delays) > 1 else 0.0
+
+    @property
+    def chance(self) -> float:
+        """At most this chance that true jitter spreads this retry's delays no further than the threshold."""
+        return spread_within_chance(len(self.delays), self.threshold, self.width)
+
+    @property
+    def informative(self) -> bool:
+        return self.chance < 1.0
+
+    @property
+    def varies(self) -> bool:
+        return self.spread > self.threshold
 
 
-def jitter_offsets(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *, time_scale: float,
-                   tolerance: float) -> list[JitterOffset]:
-    offsets = []
-    for attempt_times in calls:
-        times = sorted(attempt_times)
-        for retry, (a, b) in enumerate(zip(times, times[1:], strict=False), start=1):
-            base = schedule.base(retry) * time_scale
-            spec_window = schedule.window(retry)
-            window = Window(spec_window.low * time_scale, spec_window.high * time_scale)
-            offsets.append(JitterOffset(retry, (b - a) - base, Window(window.low - base, window.high - base),
-                                        window.high - window.low > 4 * tolerance))
-    return offsets
+@dataclass(frozen=True)
+class JitterVerdict:
+    retries: tuple[RetryJitter, ...]
+    calls: int
+    tolerance: float
+    out_of_window: tuple[Violation, ...]   # delays outside their windows: sure violations
+    false_failure: float                   # at most this chance that true jitter shows no variation
+    target: float
+    undecided: str | None = None           # why the variation across calls could not be judged
+
+    @property
+    def varying(self) -> tuple[int, ...]:
+        """The retries that could show jitter and vary across the calls by more than the tolerance."""
+        return tuple(r.retry for r in self.retries if r.informative and r.varies)
+
+    @property
+    def no_jitter(self) -> bool:
+        """Decided, and at most JITTER_EXCUSED of the retries that could show jitter vary."""
+        return self.undecided is None and len(self.varying) <= JITTER_EXCUSED
+
+    @property
+    def ok(self) -> bool:
+        return not self.out_of_window and not self.no_jitter
+
+    def spreads(self) -> str:
+        return ", ".join(f"retry {r.retry} {r.spread * 1000:.1f}" for r in self.retries if r.informative) + " ms"
+
+    def __str__(self) -> str:
+        problems = [str(v) for v in self.out_of_window]
+        if self.no_jitter:
+            but = (f" but retr{'y' if len(self.varying) == 1 else 'ies'} {', '.join(map(str, self.varying))} "
+                   f"(which a stall may spread)" if self.varying else "")
+            problems.append(
+                f"no jitter across calls: at every retry that can show it{but} the {self.calls} calls' delays agree "
+                f"within the {self.tolerance * 1000:.1f} ms tolerance (spreads {self.spreads()}), as a fixed "
+                f"sequence of delays would; true jitter does that with a chance of at most "
+                f"{chance(self.false_failure)}")
+        if problems:
+            return "; ".join(problems)
+        windows = f"{self.calls} calls, every delay inside its window"
+        if self.undecided is not None:
+            return f"{windows}; their variation across calls not judged: {self.undecided}"
+        return (f"{windows}; the delays before retries {', '.join(map(str, self.varying))} vary across calls by "
+                f"more than the {self.tolerance * 1000:.1f} ms tolerance (spreads {self.spreads()}; a false failure "
+                f"has a chance of at most {chance(self.false_failure)})")
 
 
-def offset_spread(offsets: Sequence[float]) -> float:
-    """The spread of `offsets` once the one farthest from their median is left out (one
-    scheduling spike must not pass for jitter)."""
-    middle = sorted(offsets)[len(offsets) // 2]
-    kept = sorted(offsets, key=lambda o: abs(o - middle))[:-1]
-    return max(kept) - min(kept)
+def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, clock: Clock, *,
+                 target: float = JITTER_FALSE_FAILURE) -> JitterVerdict:
+    """Each delay within its window (the schedule check's), and the delays before each retry
+    varying across `calls` (each one call's attempt times).
 
-
-def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, *, time_scale: float,
-                 tolerance: float, min_informative: int = 4) -> Violation | None:
-    """A NO_JITTER violation when the delays that could show jitter all sit at one fixed offset
-    from their unjittered value.
-
-    `calls` holds the attempt times of one or more calls. A delay is informative when its jitter
-    range is wider than four tolerances. Without jitter every informative delay is its base value
-    plus the same processing overhead, so their offsets agree within two tolerances, give or
-    take one scheduling spike (the most extreme offset is ignored). Real jitter spreads them over
-    windows at least twice that wide, so with `min_informative` or more of them (pass several
-    calls) agreeing by chance is vanishingly rare. With fewer it raises Undecidable: a check that
-    cannot decide must not pass.
+    No variation (the spread within the tolerance at every retry that can show jitter but at
+    most JITTER_EXCUSED) is a violation only when true jitter would show it with a chance of at
+    most `target`; otherwise the verdict is undecided, says why, and at which scale or with how
+    many calls it would decide.
     """
-    offsets = [o.offset for o in jitter_offsets(calls, schedule, time_scale=time_scale, tolerance=tolerance)
-               if o.informative]
-    if len(offsets) < min_informative:
-        raise Undecidable(f"only {len(offsets)} delay(s) have a jitter range wider than four tolerances "
-                          f"({4 * tolerance * 1000:.0f} ms) at time scale {time_scale:g}; {min_informative} "
-                          f"are needed (a larger time scale, or more calls)")
-    if offset_spread(offsets) <= 2 * tolerance:
-        return Violation(Problem.NO_JITTER, 2, float(len(offsets)))
-    return None
+    windows = [clock.window(w.low, w.high) for w in map(schedule.window, range(1, schedule.max_attempts))]
+    delays: list[list[float]] = [[] for _ in windows]      # before each retry, in call order
+    callers: list[list[int]] = [[] for _ in windows]
+    out_of_window = []
+    for call, attempt_times in enumerate(calls, start=1):
+        times = sorted(attempt_times)
+        # attempts beyond the allowed ones are the schedule check's to count: zip stops at the last window
+        for retry, (a, b, window) in enumerate(zip(times, times[1:], windows, strict=False), start=1):
+            delay = b - a
+            if delay < window.low:
+                out_of_window.append(Violation(Problem.TOO_EARLY, retry + 1, delay, window, window.low - delay, call))
+            elif delay > window.high:
+                out_of_window.append(Violation(Problem.TOO_LATE, retry + 1, delay, window, delay - window.high, call))
+            delays[retry - 1].append(delay)
+            callers[retry - 1].append(call)
+    retries = []
+    for retry, (seen, window) in enumerate(zip(delays, windows, strict=True), start=1):
+        if seen:
+            spec = schedule.window(retry)
+            retries.append(RetryJitter(retry, tuple(seen), tuple(callers[retry - 1]), window, clock.real(spec.low),
+                                       clock.real(spec.high - spec.low), clock.tolerance))
+    bound = at_most_varying([r.chance for r in retries])
+    undecided = None
+    if bound > target:
+        undecided = _undecided_reason(schedule, clock, len(calls), bound, target)
+    return JitterVerdict(tuple(retries), len(calls), clock.tolerance, tuple(out_of_window), bound, target, undecided)
+
+
+def _undecided_reason(schedule: BackoffSchedule, clock: Clock, calls: int, bound: float, target: float) -> str:
+    scale = JitterResolution(schedule, calls, target).needed_scale(clock.tolerance)
+    more = calls_needed(schedule, clock.scale, clock.tolerance, target)
+    return (f"with {calls} call(s) at time scale {clock.scale:g} and the measured {clock.tolerance * 1000:.1f} ms "
+            f"tolerance, a truly jittered implementation would show no variation with a chance of up to "
+            f"{chance(bound)}, more than the {chance(target)} allowed; it needs "
+            + (f"time scale {round_up_scale(scale):g} or more with {calls} calls" if math.isfinite(scale)
+               else "at least 2 calls")
+            + (f", or {more} calls at time scale {clock.scale:g}" if more is not None and more != calls else ""))

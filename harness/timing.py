@@ -112,13 +112,15 @@ def undecidable_reason(clock: Clock, resolution: Resolution) -> str:
     needed = resolution.needed_scale(clock.tolerance)
     return (f"{resolution.what} cannot be decided at time scale {clock.scale:g} with the measured "
             f"{clock.tolerance * 1000:.1f} ms tolerance ({clock.widening:.3g} spec s on each side of a window); "
-            f"it needs time scale {_round_up(needed):g} or more")
+            f"it needs time scale {round_up_scale(needed):g} or more")
 
 
-def _round_up(scale: float) -> float:
+def round_up_scale(scale: float) -> float:
     """Up to two significant digits, so a chosen scale reads well and still suffices."""
     if scale <= 0:
         return 0.0
+    if not math.isfinite(scale):
+        return scale
     unit = 10.0 ** (math.floor(math.log10(scale)) - 1)
     return float(math.ceil(scale / unit - 1e-9) * unit)
 
@@ -128,7 +130,7 @@ def choose_scale(base: float, resolutions: Iterable[Resolution], tolerance: floa
     decide at the current tolerance (with a margin: the machine may get busier before the check
     judges), and never above 1 (real time)."""
     needed = max((r.needed_scale(tolerance * SCALE_MARGIN) for r in resolutions), default=0.0)
-    return min(1.0, max(base, _round_up(needed) if needed > base else base))
+    return min(1.0, max(base, round_up_scale(needed) if needed > base else base))
 
 
 # -- which steps are timed checks, so a scenario's scale can be chosen before it runs ----------

@@ -27,8 +27,8 @@ from harness.report.recording import (ProbeCall, breaker_check, jitter_check, pr
                                       window_check)
 from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, CLEANUP, RETRY_AFTER_SECONDS,
                                  UPSTREAM_TIMEOUT)
-from harness.schedule import BackoffSchedule, check_jitter, jitter_offsets
-from harness.timing import Clock, ScenarioTiming, Undecidable
+from harness.schedule import BackoffSchedule, JitterResolution, check_jitter
+from harness.timing import Clock, ScenarioTiming
 from harness.report.evidence import Evidence
 from harness.spec_values import TIMEOUTS
 from harness.streaming import StreamExchange
@@ -326,18 +326,24 @@ def when_signal(sut: RunningTarget, name: str) -> None:
     sut.send_signal(signal.Signals[name])
 
 
-def assert_jittered(history: History, title: str, times: list[float], attempts_per_call: int,
+def calls_of(times: list[float], exchanges: list[Exchange]) -> list[list[float]]:
+    """The attempt times each client call caused: those between its request leaving and its
+    answer arriving (requests the implementation made on its own belong to no call)."""
+    return [[t for t in times if e.sent_at <= t <= e.answered_at] for e in sorted(exchanges, key=lambda e: e.sent_at)]
+
+
+def assert_jittered(history: History, title: str, times: list[float], exchanges: list[Exchange], calls: int,
                     schedule: BackoffSchedule, clock: Clock) -> None:
-    """Fails a flat schedule; skips, saying why, when this time scale cannot show jitter at all."""
-    calls = [times[i:i + attempts_per_call] for i in range(0, len(times), attempts_per_call)]
-    try:
-        violation = check_jitter(calls, schedule, time_scale=clock.scale, tolerance=clock.tolerance)
-    except Undecidable as exc:
-        pytest.skip(f"not verified: jitter cannot be checked: {exc}")
-    record_check(history, jitter_check(title, jitter_offsets(calls, schedule, time_scale=clock.scale,
-                                                             tolerance=clock.tolerance),
-                                       violation, tolerance=clock.tolerance, note=clock.note()))
-    assert violation is None, f"{violation}; delays {[round(b - a, 4) for a, b in zip(times, times[1:], strict=False)]}"
+    """Every delay inside its window, and the delays before each retry varying across the calls;
+    skips, saying what it needs, when a truly jittered implementation could fail it by chance
+    more often than the check allows."""
+    assert len(exchanges) == calls, f"the scenario made {len(exchanges)} calls, the step judges {calls}"
+    verdict = check_jitter(calls_of(times, exchanges), schedule, clock)
+    record_check(history, jitter_check(title, verdict, note=clock.note()))
+    assert verdict.ok, str(verdict)
+    if verdict.undecided is not None:
+        pytest.skip(f"not verified: {verdict.undecided}")
+    decided(clock, JitterResolution(schedule, calls))
 
 
 def assert_exits_within_cleanup(sut: RunningTarget, clock: Clock, history: History, title: str) -> int:

@@ -9,10 +9,10 @@ from pytest_bdd import given, parsers, then
 
 from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
 from harness.errors import WaitTimeout
+from harness.exchange import Exchange
 from harness.history import History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
 from harness.breaker_probes import Probe
-from harness.exchange import Exchange
 from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule
 from harness.rigs.hive import HiveRig
 from harness.schedule import HIVE_BACKOFF, JitterResolution, check_schedule
@@ -110,16 +110,12 @@ def then_hub_schedule(hive_rig: HiveRig, timing: ScenarioTiming, history: Histor
     decided(clock, backoff_schedule(HIVE_BACKOFF))
 
 
-HIVE_JITTER = JitterResolution(HIVE_BACKOFF.window(1).high - HIVE_BACKOFF.window(1).low,
-                               "the hive's jitter (a 1 s window)")
-
-
-@timed_then(parsers.parse("the gaps between the requests to the hub are jittered"), HIVE_JITTER)
-def then_hub_jittered(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
-    clock = timing.clock()
-    assert_jittered(history, "jitter of the retries to the hub", _metadata_requests(hive_rig), HIVE_MAX_ATTEMPTS,
-                    HIVE_BACKOFF, clock)
-    decided(clock, HIVE_JITTER)
+@timed_then(parsers.parse("the gaps between the requests to the hub are jittered across the {calls:d} downloads"),
+            lambda arguments: JitterResolution(HIVE_BACKOFF, int(arguments["calls"])))
+def then_hub_jittered(hive_rig: HiveRig, calls: int, exchanges: list[Exchange], timing: ScenarioTiming,
+                      history: History) -> None:
+    assert_jittered(history, f"jitter of the retries to the hub across {calls} downloads",
+                    _metadata_requests(hive_rig), exchanges, calls, HIVE_BACKOFF, timing.clock())
 
 
 @timed_then(parsers.parse("the hive holds no connection to the hub"), CLEANUP)

@@ -12,10 +12,10 @@ from pytest_bdd import given, parsers, then
 from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
 from harness.fakes.script import split_text
 from harness.errors import WaitTimeout
+from harness.exchange import Exchange
 from harness.history import EventKind, History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
 from harness.breaker_probes import Probe
-from harness.exchange import Exchange
 from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint
 from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
@@ -184,17 +184,13 @@ def then_backoff_schedule(gateway_rig: GatewayRig, name: str, timing: ScenarioTi
     decided(clock, backoff_schedule(GATEWAY_BACKOFF))
 
 
-GATEWAY_JITTER = JitterResolution(GATEWAY_BACKOFF.window(4).high - GATEWAY_BACKOFF.window(4).low,
-                                  "the gateway's jitter (the 1.6 s window of its fourth retry)")
-
-
-@timed_then(parsers.parse('the gaps between the requests to provider "{name}" are jittered'), GATEWAY_JITTER)
-def then_jittered(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
-    clock = timing.clock()
-    assert_jittered(history, f'jitter of the retries to provider "{name}"',
-                    [r.t for r in gateway_rig.provider(name).fake.requests], GATEWAY_MAX_ATTEMPTS, GATEWAY_BACKOFF,
-                    clock)
-    decided(clock, GATEWAY_JITTER)
+@timed_then(parsers.parse('the gaps between the requests to provider "{name}" are jittered across the {calls:d} calls'),
+            lambda arguments: JitterResolution(GATEWAY_BACKOFF, int(arguments["calls"])))
+def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, exchanges: list[Exchange], timing: ScenarioTiming,
+                  history: History) -> None:
+    assert_jittered(history, f'jitter of the retries to provider "{name}" across {calls} calls',
+                    [r.t for r in gateway_rig.provider(name).fake.requests], exchanges, calls, GATEWAY_BACKOFF,
+                    timing.clock())
 
 
 @timed_then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'),

@@ -14,7 +14,7 @@ from harness.report.recording import (arrivals_check, breaker_check, connections
 from harness.report.timeline import nice_step, render_svg
 from harness.history import EventKind, History
 from harness.timing import Clock
-from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, check_jitter, check_schedule, jitter_offsets
+from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, check_jitter, check_schedule
 from harness.wait import Cooldown
 from tests.report_pages import parse
 
@@ -183,34 +183,42 @@ def test_the_breaker_check_reads_the_cooldown_the_harness_recorded_for_that_upst
     assert TimedCheck.from_data(data) == check
 
 
-def test_jitter_offsets_are_drawn_against_the_jitter_window_and_their_spread() -> None:
-    calls = [attempts(1.05, 2.3, 4.7), attempts(1.5, 2.9, 4.1), attempts(1.9, 2.1, 4.4)]
-    offsets = jitter_offsets(calls, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL)
-    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL)
-    check = jitter_check("jitter", offsets, violation, tolerance=TOL)
+def test_jitter_draws_each_retrys_delays_against_their_window_and_their_spread_against_the_tolerance() -> None:
+    calls = [attempts(1.05, 2.3, 4.2), attempts(1.5, 2.9, 4.35), attempts(1.9, 2.1, 4.3)]
+    verdict = check_jitter(calls, HIVE_BACKOFF, Clock(SCALE, TOL), target=1.0)   # three retries only: made to judge
+    check = jitter_check("jitter", verdict)
     assert check.passed
-    assert [lane.label for lane in check.lanes] == ["retry 1 offset", "retry 2 offset", "retry 3 offset",
-                                                   "spread of the offsets"]
+    assert [lane.label for lane in check.lanes] == ["retry 1: delays − 0.1 s", "retry 1: spread",
+                                                   "retry 2: delays − 0.2 s", "retry 2: spread",
+                                                   "retry 3: delays − 0.4 s", "retry 3: spread (chance)"]
     assert check.lanes[0].marks == pytest.approx((0.005, 0.05, 0.09))
     window = check.lanes[0].windows[0]
     assert (window.low, window.high) == pytest.approx((-TOL, 0.1 + TOL))
-    assert set(marks(render_svg(check))) == {"inside"}
+    assert check.lanes[1].marks == pytest.approx((0.085,))
+    assert (check.lanes[1].windows[0].low, check.lanes[1].blocked[0].high) == pytest.approx((TOL, TOL))
+    assert check.lanes[5].marks == pytest.approx((0.015,))     # within the tolerance, but others vary: grey
+    assert marks(render_svg(check)) == ["inside"] * 4 + ["inside"] * 4 + ["inside"] * 3 + ["free"]
 
 
-def test_a_flat_schedule_puts_its_spread_below_two_tolerances() -> None:
-    calls = [attempts(1.0, 2.0, 4.0), attempts(1.0, 2.0, 4.0)]
-    offsets = jitter_offsets(calls, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL)
-    violation = check_jitter(calls, HIVE_BACKOFF, time_scale=SCALE, tolerance=TOL)
-    check = jitter_check("jitter", offsets, violation, tolerance=TOL)
-    assert not check.passed and "no jitter" in check.detail
-    assert marks(render_svg(check))[-1] == "outside"
+def test_no_jitter_across_calls_draws_the_spreads_within_the_tolerance_as_failures_and_a_stalled_one_excused() -> None:
+    flat = attempts(1.0, 2.0, 4.0, 8.0, 16.0)
+    stalled = attempts(1.0, 2.0, 4.3, 8.0, 16.0)            # 30 ms late before retry 3
+    verdict = check_jitter([flat, stalled, flat, flat], HIVE_BACKOFF, Clock(SCALE, TOL))
+    check = jitter_check("jitter", verdict)
+    assert not check.passed and "no jitter across calls" in check.detail
+    assert check.lanes[5].label == "retry 3: spread (excused)"
+    assert [marks(render_svg(check))[5 * i + 4] for i in range(5)] == ["outside", "outside", "free", "outside",
+                                                                       "outside"]
 
 
-def test_a_jitter_range_too_narrow_to_show_anything_is_drawn_unconstrained() -> None:
-    offsets = jitter_offsets([attempts(1.0, 2.0)], GATEWAY_BACKOFF, time_scale=SCALE, tolerance=TOL)
-    check = jitter_check("jitter", offsets, None, tolerance=TOL)
+def test_a_retry_too_narrow_to_show_jitter_draws_its_spread_unconstrained() -> None:
+    calls = [attempts(1.0, 2.0), attempts(1.05, 2.1)]
+    verdict = check_jitter(calls, GATEWAY_BACKOFF, Clock(SCALE, TOL))
+    check = jitter_check("jitter", verdict)
+    assert verdict.undecided is not None and check.passed and "not judged" in check.detail
     assert [(lane.label, lane.constrained) for lane in check.lanes] == \
-        [("retry 1 offset (range too narrow)", False), ("retry 2 offset (range too narrow)", False)]
+        [("retry 1: delays − 0.09 s", True), ("retry 1: spread (narrow)", False),
+         ("retry 2: delays − 0.18 s", True), ("retry 2: spread (chance)", False)]
 
 
 def test_a_connection_closed_before_the_deadline_passes_and_one_left_open_is_missing() -> None:

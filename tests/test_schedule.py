@@ -7,8 +7,7 @@ import itertools
 import pytest
 
 from harness.timing import Clock
-from harness.schedule import (GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem, Undecidable, Window,
-                              JitterResolution, check_jitter, check_schedule)
+from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem, Window, check_schedule
 
 SCALE, TOL = 0.05, 0.01
 
@@ -88,46 +87,8 @@ def test_windows_follow_the_seed_formulas() -> None:
     assert GATEWAY_BACKOFF.window(7) == Window(pytest.approx(27.0), pytest.approx(33.0))  # type: ignore[arg-type]
 
 
-def test_delays_without_jitter_are_flagged() -> None:
-    flat = history([1.0, 2.0, 4.0, 8.0, 16.0])
-    assert check_jitter([flat], HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is not None
-    jittered = history([1.4, 2.9, 4.2, 8.7, 16.1])
-    assert check_jitter([jittered], HIVE_BACKOFF, time_scale=1.0, tolerance=0.01) is None
-
-
-def test_jitter_check_refuses_to_decide_when_windows_are_too_narrow_to_tell() -> None:
-    flat = history([1.0, 2.0, 4.0])
-    with pytest.raises(Undecidable, match="only 0 delay"):
-        check_jitter([flat], GATEWAY_BACKOFF, time_scale=0.01, tolerance=0.01)
-
-
-def test_jitter_needs_enough_informative_delays_across_calls() -> None:
-    flat = history([1.0, 2.0, 4.0, 8.0, 16.0])
-    scale = 0.1
-    scaled_flat = [100 + (t - 100) * scale for t in flat]
-    with pytest.raises(Undecidable):
-        check_jitter([scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02)
-    assert check_jitter([scaled_flat, scaled_flat], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
-
-
-def test_one_scheduling_spike_does_not_hide_a_flat_schedule() -> None:
-    scale, spike = 0.1, 0.05
-    flat = [100 + (t - 100) * scale for t in history([1.0, 2.0, 4.0, 8.0, 16.0])]
-    spiked = flat[:-1] + [flat[-1] + spike]
-    assert check_jitter([flat, spiked], GATEWAY_BACKOFF, time_scale=scale, tolerance=0.02) is not None
-
-
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3)))[:3])
 def test_attempt_order_of_recording_does_not_matter(order: tuple[int, ...]) -> None:
     times = history(scaled([1.5, 2.5]))
     shuffled = [times[i] for i in order]
     assert check_schedule(shuffled, HIVE_BACKOFF, Clock(SCALE, TOL)).ok
-
-
-@pytest.mark.parametrize("tolerance", [0.02, 0.035, 0.05])
-def test_at_the_scale_chosen_for_a_tolerance_a_flat_hive_schedule_is_caught(tolerance: float) -> None:
-    scale = JitterResolution(1.0, "a 1 s jitter window").needed_scale(tolerance)
-    flat = [100 + (t - 100) * scale for t in history([1.0, 2.0, 4.0, 8.0, 16.0])]
-    assert check_jitter([flat, flat], HIVE_BACKOFF, time_scale=scale, tolerance=tolerance) is not None
-    with pytest.raises(Undecidable):  # and at half that scale the check could not have decided
-        check_jitter([flat, flat], HIVE_BACKOFF, time_scale=scale / 2, tolerance=tolerance)

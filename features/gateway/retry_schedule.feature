@@ -16,8 +16,8 @@ Feature: The retry schedule
   Scenario: Retry delays carry jitter
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503
-    When a client sends 3 chat completion requests one after another
-    Then the gaps between the requests to provider "primary" are jittered
+    When a client sends 5 chat completion requests one after another
+    Then the gaps between the requests to provider "primary" are jittered across the 5 calls
 
   # The two budget scenarios pin the budget between 115 s and 125 s: a retry ending at 115 s
   # must be made, one ending at 125 s must not.

@@ -57,8 +57,8 @@ Feature: Downloading models from the hub
   @HIVE-RETRY-005
   Scenario: Retry jitter varies between downloads
     Given the hub always answers 503
-    When a client downloads model "acme/tiny-chat" 3 times one after another
-    Then the gaps between the requests to the hub are jittered
+    When a client downloads model "acme/tiny-chat" 4 times one after another
+    Then the gaps between the requests to the hub are jittered across the 4 downloads
 
   @HIVE-OBS-001
   Scenario: Every hub retry is logged with its attempt number and the correlation id

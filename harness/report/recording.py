@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.history import Event, EventKind, History, Recorder
 from harness.report.model import Lane, Span, TimedCheck
-from harness.schedule import JitterOffset, ScheduleVerdict, Violation, offset_spread
+from harness.schedule import JitterVerdict, ScheduleVerdict
 from harness.spec_values import BREAKER
 from harness.wait import Cooldown
 
@@ -130,27 +130,32 @@ def record_breaker_check(history: History, upstream_source: str, request_times: 
     return check
 
 
-def jitter_check(title: str, offsets: Sequence[JitterOffset], violation: Violation | None, *, tolerance: float,
-                 note: str = "") -> TimedCheck:
-    """Each retry's offset from its unjittered delay against the jitter the schedule allows
-    (tolerance included), and the spread of the informative offsets, which must exceed two
-    tolerances (what `check_jitter` decides on)."""
+def jitter_check(title: str, verdict: JitterVerdict, *, note: str = "") -> TimedCheck:
+    """Two lanes per retry, on one axis of real seconds from the earliest delay the retry's window
+    allows: the calls' delays against that window (tolerance included), then their spread
+    against the tolerance, the most a fixed delay's measurement noise may spread them. When the
+    check found no jitter across calls, a spread within the tolerance is drawn red and the one a
+    stall may have spread grey "(excused)"; otherwise a spread beyond it green and one within it
+    grey "(chance)". A retry whose window is too narrow to show jitter has a grey spread."""
     lanes: list[Lane] = []
-    for retry in sorted({o.retry for o in offsets}):
-        mine = [o for o in offsets if o.retry == retry]
-        allowed, informative = mine[0].allowed, mine[0].informative
-        lanes.append(Lane(f"retry {retry} offset" + ("" if informative else " (range too narrow)"),
-                          tuple(o.offset for o in mine),
-                          (Span(allowed.low - tolerance, allowed.high + tolerance, f"jitter of retry {retry}"),),
-                          constrained=informative))
-    counted = [o for o in offsets if o.informative]
-    if len(counted) >= 2:
-        spread = offset_spread([o.offset for o in counted])
-        widest = max(o.allowed.high - o.allowed.low for o in counted) + 2 * tolerance
-        lanes.append(Lane("spread of the offsets", (spread,),
-                          (Span(2 * tolerance + 1e-9, max(widest, spread), "more than two tolerances"),)))
-    detail = str(violation) if violation else f"{len(counted)} informative delay(s) spread over their jitter windows"
-    return TimedCheck(title, tuple(lanes), violation is None, detail, note)
+    for retry in verdict.retries:
+        start = retry.earliest
+        window = Span(retry.window.low - start, retry.window.high - start, f"window of retry {retry.retry}")
+        lanes.append(Lane(f"retry {retry.retry}: delays − {start:.3g} s", tuple(d - start for d in retry.delays),
+                          (window,)))
+        varies = Span(retry.threshold, max(retry.width + retry.threshold, retry.spread),
+                      "spread beyond the tolerance: varies across calls")
+        noise = Span(0.0, retry.threshold, "spread within the tolerance: no variation shown")
+        label, constrained = f"retry {retry.retry}: spread", True
+        if not retry.informative:
+            label, constrained = f"{label} (narrow)", False
+        elif verdict.no_jitter and retry.varies:
+            label, constrained = f"{label} (excused)", False
+        elif not verdict.no_jitter and not retry.varies:
+            label, constrained = f"{label} (chance)", False
+        lanes.append(Lane(label, (retry.spread,), (varies,), constrained,
+                          blocked=(noise,) if constrained else ()))
+    return TimedCheck(title, tuple(lanes), verdict.ok, str(verdict), note)
 
 
 def deadline_check(title: str, origin_label: str, label: str, origin: float, observed: float | None,

@@ -8,6 +8,8 @@ from typing import Generic, TypeVar
 
 C = TypeVar("C")
 
+NO_JITTER_ACROSS_CALLS = r"no jitter across calls"   # how the harness's jitter check fails (harness.schedule)
+
 
 @dataclass(frozen=True)
 class Defect(Generic[C]):

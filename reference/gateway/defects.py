@@ -21,7 +21,7 @@ from reference.gateway.components import Components
 from reference.gateway.config import GatewayConfig, RetrySettings
 from reference.gateway.limiter import ConcurrencyLimiter
 from reference.gateway.retry import RetryDecision, RetryPolicy
-from reference.common.defects import Defect
+from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect
 from reference.common.defects import components_for as select
 
 
@@ -39,6 +39,35 @@ class NoJitter(RetryPolicy):
     def computed_delay(self, retry: int) -> float:
         s = self.settings
         return min(s.initial * s.multiplier ** (retry - 1), s.cap)
+
+
+class ConstantFactor(RetryPolicy):
+    """Every delay is its base times 1.1: inside the window, and the same on every call."""
+
+    def computed_delay(self, retry: int) -> float:
+        s = self.settings
+        return min(s.initial * s.multiplier ** (retry - 1), s.cap) * (1 + s.jitter)
+
+
+JITTER_SEED = 20261202
+
+
+class SeededPerCall(RetryPolicy):
+    """Each call's retries draw from a new random.Random(JITTER_SEED): random-looking factors,
+    but every call gets the same sequence of them."""
+
+    def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
+        if attempt == 1:
+            self.rng = random.Random(JITTER_SEED)
+        return super().decide(attempt, elapsed, headers)
+
+
+class JitterByAttempt(RetryPolicy):
+    """The factor is a fixed function of the retry: 0.94, 0.98, 1.02, 1.06, 1.10."""
+
+    def computed_delay(self, retry: int) -> float:
+        s = self.settings
+        return min(s.initial * s.multiplier ** (retry - 1), s.cap) * (0.9 + 0.04 * retry)
 
 
 class IgnoresRetryAfterMs(RetryPolicy):
@@ -114,10 +143,20 @@ DEFECTS: dict[str, Defect[Components]] = {
                                  classifier=RetriesEverything),
     "breaker-counts-4xx": _defect("client errors count against the breaker", ("GW-BREAKER-002",),
                                   classifier=CountsClientErrors),
-    "no-jitter": _defect("retry delays without jitter", ("GW-RETRY-010",),
+    "no-jitter": _defect("retry delays without jitter", ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
                          retry_policy=lambda s: NoJitter(s, random.Random())),
+    "jitter-constant-factor": _defect("every retry delay is its base times 1.1 (inside the window, never varying)",
+                                      ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
+                                      retry_policy=lambda s: ConstantFactor(s, random.Random())),
+    "jitter-seeded-per-call": _defect("each call's retries start a new random.Random(seed): every call the same "
+                                      "sequence of factors", ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
+                                      retry_policy=lambda s: SeededPerCall(s, random.Random())),
+    "jitter-by-attempt": _defect("the jitter factor is a fixed function of the attempt (0.9 + 0.04 n)",
+                                 ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
+                                 retry_policy=lambda s: JitterByAttempt(s, random.Random())),
     "jitter-beyond-bound": _defect("adds 20-50 % jitter on top of each delay instead of +/-10 % around it",
-                                   ("GW-RETRY-004",), retry_policy=lambda s: JitterAboveBound(s, random.Random())),
+                                   ("GW-RETRY-004",), r"attempt \d+ came too late",
+                                   retry_policy=lambda s: JitterAboveBound(s, random.Random())),
     "ignores-retry-after-ms": _defect("waits retry-after and ignores the retry-after-ms beside it",
                                       ("GW-RETRY-008",),
                                       retry_policy=lambda s: IgnoresRetryAfterMs(s, random.Random())),

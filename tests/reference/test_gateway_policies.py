@@ -11,6 +11,7 @@ from reference.common.clock import ScaledClock
 from reference.common.breaker import CircuitBreaker, State
 from reference.gateway.classify import Category, Classifier
 from reference.gateway.config import BreakerSettings, RetrySettings
+from reference.gateway.defects import ConstantFactor, JitterByAttempt, SeededPerCall
 from reference.gateway.retry import RetryPolicy, retry_after_hint
 
 
@@ -42,6 +43,19 @@ def test_computed_delays_follow_the_formula_with_ten_percent_jitter() -> None:
     for retry, base in [(1, 1), (2, 2), (3, 4), (5, 16), (6, 30), (9, 30)]:
         for _ in range(50):
             assert 0.9 * base <= policy.computed_delay(retry) <= 1.1 * base
+
+
+def test_the_fixed_jitter_defects_repeat_their_delays_on_every_call() -> None:
+    bases = [1, 2, 4, 8, 16]
+    seeded = SeededPerCall(RetrySettings(), random.Random())
+    calls = [[seeded.decide(attempt, 0.0, {}).delay for attempt in range(1, 6)] for _ in range(3)]
+    assert calls[0] == calls[1] == calls[2]
+    assert len({round(d / b, 9) for d, b in zip(calls[0], bases, strict=True)}) == 5   # random-looking factors
+    constant = ConstantFactor(RetrySettings(), random.Random())
+    assert [constant.computed_delay(n) for n in range(1, 6)] == pytest.approx([1.1 * b for b in bases])
+    by_attempt = JitterByAttempt(RetrySettings(), random.Random())
+    assert [by_attempt.computed_delay(n) for n in range(1, 6)] == \
+        pytest.approx([b * (0.9 + 0.04 * n) for n, b in enumerate(bases, start=1)])
 
 
 def test_policy_stops_after_six_attempts_and_at_the_budget() -> None:

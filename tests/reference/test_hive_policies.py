@@ -14,7 +14,7 @@ from reference.common.errors import ServiceError
 from reference.common.breaker import CircuitBreaker, State
 from reference.hive.classify import Classifier
 from reference.hive.config import BreakerSettings, Limits, RetrySettings, parse_config
-from reference.hive.defects import DEFECTS, NeverHalfOpens, NoJitter, components_for
+from reference.hive.defects import DEFECTS, JitterByAttempt, NeverHalfOpens, NoJitter, SeededPerCall, components_for
 from reference.hive.gpu import GpuQueryFailed, parse_devices
 from reference.hive.limiter import SlotLimiter
 from reference.hive.retry import RetryPolicy
@@ -43,6 +43,15 @@ def test_retry_delays_are_1_2_4_8_16_plus_up_to_a_second_of_jitter() -> None:
     assert policy.max_attempts == 6
     assert policy.should_retry(5) and not policy.should_retry(6)
     assert NoJitter(RetrySettings()).delay(3) == 4
+
+
+def test_the_fixed_jitter_defects_repeat_their_delays_on_every_download() -> None:
+    seeded = SeededPerCall(RetrySettings(), random.Random())
+    downloads = [[seeded.delay(retry) for retry in range(1, 6)] for _ in range(3)]
+    assert downloads[0] == downloads[1] == downloads[2]
+    assert len(set(d - b for d, b in zip(downloads[0], [1, 2, 4, 8, 16], strict=True))) == 5   # random-looking
+    by_attempt = JitterByAttempt(RetrySettings(), random.Random())
+    assert [by_attempt.delay(retry) for retry in range(1, 6)] == pytest.approx([1.2, 2.4, 4.6, 8.8, 17.0])
 
 
 class FakeClock(ScaledClock):
