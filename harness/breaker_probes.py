@@ -14,6 +14,7 @@ breaker opened: it is sent BREAKER_LATE_PROBE spec seconds before the *earliest*
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from catalogue import vocabulary
@@ -34,6 +35,12 @@ REJECTED_WITH = "CIRCUIT_BREAKER_OPEN"
 class Probe:
     label: str              # when it was meant to go: RIGHT_AFTER_OPENING, SHORTLY_BEFORE_THE_END
     exchange: Exchange
+
+
+def last_answer(calls: Iterable[Exchange]) -> float:
+    """When the last of the calls that opened a breaker was answered: calls made at the same time
+    end in any order, and the breaker opened when the last of them failed."""
+    return max(call.answered_at for call in calls)
 
 
 def opened_cooldown(request_times: list[float], opening_answered_at: float, clock: Clock) -> Cooldown:

@@ -24,3 +24,4 @@ GATEWAY_MAX_ATTEMPTS = 6
 GATEWAY_RETRY_AFTER_CAP = 60.0
 GATEWAY_RETRY_BUDGET = 120.0
 HIVE_MAX_ATTEMPTS = 6        # one first attempt and five retries
+HIVE_RETRY_CYCLE = 36.0      # spec seconds a download failing every attempt may take: 1+2+4+8+16 s, 5 x 1 s jitter

@@ -6,7 +6,7 @@ import json
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from harness.envelope import envelope_problems, error_code, retry_after_problems
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import EventKind, History
-from harness.breaker_probes import (RIGHT_AFTER_OPENING, SHORTLY_BEFORE_THE_END, Probe, late_probe_at,
+from harness.breaker_probes import (last_answer, RIGHT_AFTER_OPENING, SHORTLY_BEFORE_THE_END, Probe, late_probe_at,
                                     opened_cooldown, rejection_problems, countdown_problems, stray_requests,
                                     surely_open_until, within_cooldown)
 from harness.report.recording import (ProbeCall, breaker_check, jitter_check, process_exit_check, record_check,
@@ -151,7 +151,7 @@ def probe_shortly_before_the_end(call: Callable[[httpx.Client], Exchange], reque
     """Sends the probe BREAKER_LATE_PROBE spec seconds before the earliest the cooldown can end:
     from the upstream's last request of the call that opened the breaker, not from its answer.
     The client is made before the wait, so the probe leaves when planned."""
-    cooldown = opened_cooldown(request_times, opening_calls[-1].answered_at, clock)
+    cooldown = opened_cooldown(request_times, last_answer(opening_calls), clock)
     with httpx.Client(timeout=clock.patience(TIMEOUTS.request)) as client:
         wait_until_instant(late_probe_at(cooldown, clock),
                            what=f"{BREAKER_LATE_PROBE:g} spec s before the breaker cooldown of {upstream} ends")
@@ -165,7 +165,7 @@ def assert_probes_rejected(probes: list[Probe], opening_calls: list[Exchange], r
     the upstream saw no request from the one that opened the breaker until the cooldown's earliest
     end. A probe the harness sent too late to tell is not verified, after any sure violation."""
     assert probes, "no probe was sent while the breaker was open"
-    cooldown = opened_cooldown(request_times, opening_calls[-1].answered_at, clock)
+    cooldown = opened_cooldown(request_times, last_answer(opening_calls), clock)
     opening = [t for t in request_times if t <= cooldown.opened_at]
     record_check(history, breaker_check(
         f"breaker of {upstream}: probes during its cooldown", request_times, cooldown, len(opening),
@@ -193,7 +193,7 @@ def then_probes_retry_after(breaker_probes: list[Probe], exchanges: list[Exchang
     implementation computed the header while the probe was out (harness.breaker_probes)."""
     clock = timing.clock()
     assert breaker_probes, "no probe was sent while the breaker was open"
-    cooldown = opened_cooldown(upstream_request_times, exchanges[-1].answered_at, clock)
+    cooldown = opened_cooldown(upstream_request_times, last_answer(exchanges), clock)
     problems = [problem for p in breaker_probes for problem in countdown_problems(p, cooldown, clock)]
     assert not problems, "; ".join(problems)
     decided(clock, RETRY_AFTER_SECONDS)
@@ -326,24 +326,28 @@ def when_signal(sut: RunningTarget, name: str) -> None:
     sut.send_signal(signal.Signals[name])
 
 
-def calls_of(times: list[float], exchanges: list[Exchange]) -> list[list[float]]:
-    """The attempt times each client call caused: those between its request leaving and its
-    answer arriving (requests the implementation made on its own belong to no call)."""
-    return [[t for t in times if e.sent_at <= t <= e.answered_at] for e in sorted(exchanges, key=lambda e: e.sent_at)]
+def calls_by(requests: Iterable[tuple[str, float]]) -> list[list[float]]:
+    """Attempt times grouped by the call they belong to (its key: the model a download fetches,
+    the message a chat carries), the calls in the order of their first attempt. Calls made at
+    the same time overlap, so only what the requests carry can tell them apart."""
+    grouped: dict[str, list[float]] = {}
+    for key, t in sorted(requests, key=lambda r: r[1]):
+        grouped.setdefault(key, []).append(t)
+    return list(grouped.values())
 
 
-def assert_jittered(history: History, title: str, times: list[float], exchanges: list[Exchange], calls: int,
+def assert_jittered(history: History, title: str, calls: list[list[float]], expected_calls: int,
                     schedule: BackoffSchedule, clock: Clock) -> None:
     """Every delay inside its window, and the delays before each retry varying across the calls;
     skips, saying what it needs, when a truly jittered implementation could fail it by chance
     more often than the check allows."""
-    assert len(exchanges) == calls, f"the scenario made {len(exchanges)} calls, the step judges {calls}"
-    verdict = check_jitter(calls_of(times, exchanges), schedule, clock)
+    assert len(calls) == expected_calls, f"the upstream saw {len(calls)} calls, the step judges {expected_calls}"
+    verdict = check_jitter(calls, schedule, clock)
     record_check(history, jitter_check(title, verdict, note=clock.note()))
     assert verdict.ok, str(verdict)
     if verdict.undecided is not None:
         pytest.skip(f"not verified: {verdict.undecided}")
-    decided(clock, JitterResolution(schedule, calls))
+    decided(clock, JitterResolution(schedule, expected_calls))
 
 
 def assert_exits_within_cleanup(sut: RunningTarget, clock: Clock, history: History, title: str) -> int:

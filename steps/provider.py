@@ -15,12 +15,12 @@ from harness.errors import WaitTimeout
 from harness.exchange import Exchange
 from harness.history import EventKind, History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
-from harness.breaker_probes import Probe
+from harness.breaker_probes import last_answer, Probe
 from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint
 from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
 from harness.timing import ScenarioTiming, Window
-from steps.common import arrivals_between, assert_jittered, assert_probes_rejected
+from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
 from steps.timed import decided, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 
@@ -156,7 +156,7 @@ def then_provider_received_during(gateway_rig: GatewayRig, name: str, count: int
     assert len(exchanges) == calls, f"{len(exchanges)} calls were made, not {calls}"
     requests = gateway_rig.provider(name).fake.requests
     times = [r.t for r in requests]
-    during = arrivals_between(times, exchanges[0].sent_at, exchanges[-1].answered_at)
+    during = arrivals_between(times, min(e.sent_at for e in exchanges), last_answer(exchanges))
     after = arrivals_between(times, exchange.sent_at, exchange.answered_at)
     assert (len(during), len(after)) == (count, 0), \
         (f"provider {name} received {len(during)} request(s) during the {calls} calls (expected {count}) and "
@@ -186,11 +186,11 @@ def then_backoff_schedule(gateway_rig: GatewayRig, name: str, timing: ScenarioTi
 
 @timed_then(parsers.parse('the gaps between the requests to provider "{name}" are jittered across the {calls:d} calls'),
             lambda arguments: JitterResolution(GATEWAY_BACKOFF, int(arguments["calls"])))
-def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, exchanges: list[Exchange], timing: ScenarioTiming,
-                  history: History) -> None:
-    assert_jittered(history, f'jitter of the retries to provider "{name}" across {calls} calls',
-                    [r.t for r in gateway_rig.provider(name).fake.requests], exchanges, calls, GATEWAY_BACKOFF,
-                    timing.clock())
+def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, timing: ScenarioTiming, history: History) -> None:
+    """Each call carries its own message, so what the provider received tells its attempts apart."""
+    requests = [(json.dumps(r.json, sort_keys=True), r.t) for r in gateway_rig.provider(name).fake.requests]
+    assert_jittered(history, f'jitter of the retries to provider "{name}" across {calls} calls', calls_by(requests),
+                    calls, GATEWAY_BACKOFF, timing.clock())
 
 
 @timed_then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'),

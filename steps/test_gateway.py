@@ -24,7 +24,7 @@ from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.history import EventKind
 from harness.report.recording import record_check, record_cooldown, window_check
-from harness.breaker_probes import Probe
+from harness.breaker_probes import last_answer, Probe
 from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
@@ -147,7 +147,7 @@ def when_cooldown_elapsed(gateway_rig: GatewayRig, exchanges: list[Exchange], na
                           history: History) -> None:
     fake = gateway_rig.provider(name).fake
     record_cooldown(history, fake.source, wait_out_cooldown(
-        [r.t for r in fake.requests], timing.clock(), f"provider {name}", answered_at=exchanges[-1].answered_at))
+        [r.t for r in fake.requests], timing.clock(), f"provider {name}", answered_at=last_answer(exchanges)))
 
 
 @when(parsers.parse('a client probes the breaker of provider "{name}" right after it opened'))
@@ -292,10 +292,13 @@ def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: Gat
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
 
 
-@when(parsers.parse("{count:d} clients send chat completion requests at the same time"), target_fixture="exchanges")
-def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, timing: ScenarioTiming) -> list[Exchange]:
-    flights = [in_background(partial(send, "POST", _url(sut), json_body=chat_body(), headers=bearer(api_token)))
-               for _ in range(count)]
+@when(parsers.re(r"(?P<count>\d+) clients send chat completion requests at the same time(?P<own>, each with its own "
+                 r"message)?$"), converters={"count": int}, target_fixture="exchanges")
+def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, own: str | None,
+                           timing: ScenarioTiming) -> list[Exchange]:
+    bodies = [chat_body(content=f"Say hello, client {n}" if own else "Say hello") for n in range(1, count + 1)]
+    flights = [in_background(partial(send, "POST", _url(sut), json_body=body, headers=bearer(api_token)))
+               for body in bodies]
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
 
 

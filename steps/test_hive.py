@@ -25,11 +25,11 @@ from harness.history import History
 from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.report.recording import deadline_check, record_check, record_cooldown, window_check
-from harness.breaker_probes import Probe
+from harness.breaker_probes import last_answer, Probe
 from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
 from harness.probes import listening_ports, processes_with_argument, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
-from harness.spec_values import TIMEOUTS
+from harness.spec_values import HIVE_RETRY_CYCLE, TIMEOUTS
 from harness.streaming import StreamExchange, stream_chat
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.timing import ScenarioTiming
@@ -105,10 +105,20 @@ def when_download_many(sut: RunningTarget, api_token: str, repo: str, count: int
     return [_download(sut, api_token, repo) for _ in range(count)]
 
 
-@when(parsers.re(r'a client downloads models "(?P<stem>[^"]+)-1" to "(?P=stem)-(?P<count>\d+)" one after another$'),
-      converters={"count": int}, target_fixture="exchanges")
-def when_download_numbered(sut: RunningTarget, api_token: str, stem: str, count: int) -> list[Exchange]:
-    return [_download(sut, api_token, f"{stem}-{n}") for n in range(1, count + 1)]
+@when(parsers.re(r'a client downloads models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)" '
+                 r'one after another$'), converters={"first": int, "last": int}, target_fixture="exchanges")
+def when_download_numbered(sut: RunningTarget, api_token: str, stem: str, first: int, last: int) -> list[Exchange]:
+    return [_download(sut, api_token, f"{stem}-{n}") for n in range(first, last + 1)]
+
+
+@when(parsers.re(r'clients download models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)" at the same '
+                 r'time$'), converters={"first": int, "last": int}, target_fixture="exchanges")
+def when_download_together(sut: RunningTarget, api_token: str, stem: str, first: int, last: int,
+                           timing: ScenarioTiming) -> list[Exchange]:
+    """One client per model, all at once: failed downloads that take their whole backoff each
+    (31 spec s) overlap instead of adding up."""
+    flights = [in_background(partial(_download, sut, api_token, f"{stem}-{n}")) for n in range(first, last + 1)]
+    return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request + HIVE_RETRY_CYCLE)) for flight in flights]
 
 
 @pytest.fixture
@@ -121,7 +131,7 @@ def upstream_request_times(hive_rig: HiveRig) -> list[float]:
 def when_hub_cooldown(hive_rig: HiveRig, exchanges: list[Exchange], timing: ScenarioTiming,
                       history: History) -> None:
     record_cooldown(history, hive_rig.hub.source, wait_out_cooldown(
-        [r.t for r in hive_rig.hub.requests], timing.clock(), "the hub", answered_at=exchanges[-1].answered_at))
+        [r.t for r in hive_rig.hub.requests], timing.clock(), "the hub", answered_at=last_answer(exchanges)))
 
 
 @when("a client probes the hub breaker right after it opened")

@@ -16,7 +16,7 @@ Feature: The retry schedule
   Scenario: Retry delays carry jitter
     Given provider "primary" speaks the openai wire format
     And provider "primary" always answers 503
-    When a client sends 5 chat completion requests one after another
+    When 5 clients send chat completion requests at the same time, each with its own message
     Then the gaps between the requests to provider "primary" are jittered across the 5 calls
 
   # The two budget scenarios pin the budget between 115 s and 125 s: a retry ending at 115 s

@@ -111,7 +111,8 @@ Feature: The hive's API guards: authentication, input, envelope
 
   @HIVE-HEALTH-002 @HIVE-VOC-001 @HIVE-VOC-002 @coarse-timing
   Scenario: Health answers while the hub breaker is open
-    Given the hub always answers 503
-    When a client downloads model "acme/tiny-chat" 5 times one after another
+    Given the hub also offers models "acme/chat-1" to "acme/chat-5"
+    And the hub always answers 503
+    When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And a client sends GET /v1/health to the hive
     Then the response status is 200

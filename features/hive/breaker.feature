@@ -4,12 +4,14 @@ Feature: A circuit breaker on the hub
   downloads fail at once with 503 CIRCUIT_BREAKER_OPEN and the hub sees nothing; after 60 s one
   trial passes, and it closes or reopens the breaker. A probe is a download made while the
   breaker is open: right after it opened, and 5 s before the earliest its cooldown can end,
-  where a shorter cooldown or a Retry-After that does not count down shows.
+  where a shorter cooldown or a Retry-After that does not count down shows. Failed downloads of
+  different models overlap (each takes its whole 31 s backoff), so five of them take one backoff.
 
   @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-004 @HIVE-BREAKER-007 @HIVE-VOC-003
   Scenario: Five failed downloads open the breaker
-    Given the hub always answers 503
-    When a client downloads model "acme/tiny-chat" 5 times one after another
+    Given the hub also offers models "acme/chat-1" to "acme/chat-5"
+    And the hub always answers 503
+    When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And a client probes the hub breaker right after it opened
     And a client probes the hub breaker shortly before its cooldown ends
     Then every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and the hub saw no request
@@ -25,25 +27,26 @@ Feature: A circuit breaker on the hub
   @HIVE-BREAKER-004
   Scenario: After the cooldown one trial passes and a success closes the breaker
     # Distinct models: a model on disk is not fetched again, so repeating one would never reach the hub.
-    Given the hub also offers models "acme/chat-1" to "acme/chat-3"
+    Given the hub also offers models "acme/chat-1" to "acme/chat-13"
     And the hub answers 503 30 times, then serves the model 3 times, then answers 503 again
-    When a client downloads model "acme/tiny-chat" 5 times one after another
+    When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And the hub breaker cooldown has elapsed
     And a client downloads model "acme/tiny-chat"
     Then the hub received 31 metadata requests
     And the response status is 200
     # Closed: downloads pass again, and it takes five more failed downloads, every attempt of them, to reopen it.
-    When a client downloads models "acme/chat-1" to "acme/chat-2" one after another
+    When a client downloads models "acme/chat-6" to "acme/chat-7" one after another
     Then every response had status 200
-    When a client downloads model "acme/chat-3" 5 times one after another
-    And a client downloads model "acme/chat-3"
+    When clients download models "acme/chat-8" to "acme/chat-12" at the same time
+    And a client downloads model "acme/chat-13"
     Then the hub received 30 metadata requests during the 5 downloads and none during the one after them
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
   @HIVE-BREAKER-005
   Scenario: A failed trial reopens the breaker
-    Given the hub always answers 503
-    When a client downloads model "acme/tiny-chat" 5 times one after another
+    Given the hub also offers models "acme/chat-1" to "acme/chat-5"
+    And the hub always answers 503
+    When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And the hub breaker cooldown has elapsed
     And a client downloads model "acme/tiny-chat"
     And a client downloads model "acme/tiny-chat"
@@ -53,8 +56,9 @@ Feature: A circuit breaker on the hub
   @HIVE-BREAKER-006
   Scenario: While the trial is in flight other downloads are rejected
     Given the hub also offers model "acme/other-chat" needing 2048 MiB of VRAM
+    And the hub also offers models "acme/chat-1" to "acme/chat-5"
     And the hub answers 503 30 times, then stalls
-    When a client downloads model "acme/tiny-chat" 5 times one after another
+    When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And the hub breaker cooldown has elapsed
     And a client starts a download that stays in flight at the hub
     And a client downloads model "acme/other-chat"
@@ -66,7 +70,9 @@ Feature: A circuit breaker on the hub
     # Distinct models: a model on disk is not fetched again, so repeating one would never reach the hub.
     Given the hub also offers models "acme/chat-1" to "acme/chat-10"
     And the hub fails 4 downloads, succeeds once, fails 4 more, then serves the model
-    When a client downloads models "acme/chat-1" to "acme/chat-9" one after another
+    When clients download models "acme/chat-1" to "acme/chat-4" at the same time
+    And a client downloads model "acme/chat-5"
+    And clients download models "acme/chat-6" to "acme/chat-9" at the same time
     And a client downloads model "acme/chat-10"
     Then the response status is 200
     And the hub received 50 metadata requests

@@ -56,8 +56,9 @@ Feature: Downloading models from the hub
 
   @HIVE-RETRY-005
   Scenario: Retry jitter varies between downloads
-    Given the hub always answers 503
-    When a client downloads model "acme/tiny-chat" 4 times one after another
+    Given the hub also offers models "acme/chat-1" to "acme/chat-4"
+    And the hub always answers 503
+    When clients download models "acme/chat-1" to "acme/chat-4" at the same time
     Then the gaps between the requests to the hub are jittered across the 4 downloads
 
   @HIVE-OBS-001
