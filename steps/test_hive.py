@@ -426,8 +426,8 @@ def then_hive_let_go(hive_rig: HiveRig, timing: ScenarioTiming, history: History
     check = deadline_check("the hive's connection to the worker closed within the cleanup timeout",
                            "the inference started at the worker" if began else "the check began",
                            "the worker saw the connection close",
-                           float(began.get("mono")) if began else started,
-                           float(closed.get("mono")) if closed else None, started + timeout, note=clock.note())
+                           began.mono if began else started,
+                           closed.mono if closed else None, started + timeout, note=clock.note())
     record_check(history, check)
     assert check.passed, check.detail
     decided(clock, CLEANUP)
@@ -466,9 +466,8 @@ def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, hist
     journal = hive_rig.gpu.journal()
     started = of_kind(journal, "inference_started")
     assert started, "no inference reached a worker"
-    begun = float(started[0].get("mono"))
-    ends = [float(e.get("mono")) for e in journal
-            if e.kind in ("client_disconnected", "signal", "exit") and float(e.get("mono", 0.0)) >= begun]
+    begun = started[0].mono
+    ends = [e.mono for e in journal if e.kind in ("client_disconnected", "signal", "exit") and e.mono >= begun]
     assert ends, f"the hive never let go of the hung worker: {[e.kind for e in journal]}"
     waited = min(ends) - begun
     window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)

@@ -19,7 +19,7 @@ from reference.common.defects import NO_JITTER_ACROSS_CALLS
 import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
-TOL = 0.02             # the tolerance's floor, and what this machine measures when quiet; scales are chosen for 1.5 x it
+TOL = 0.02             # the tolerance's floor, what this machine measures when quiet; scales are chosen for 1.5 x it
 # each profile's schedule, the scale the plugin chooses at TOL, and the calls its jitter scenario makes
 PROFILES = {"hive": (HIVE_BACKOFF, 0.11, 4), "gateway": (GATEWAY_BACKOFF, 0.11, 5)}
 SEED = 20261202

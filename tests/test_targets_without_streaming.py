@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from catalogue import PROFILES, catalogue
+from tests.cases import only_undecidable
 from harness.plugin import PROJECT_ROOT
 from tests.defect_runs import reference_target_text
 
@@ -41,13 +42,16 @@ def test_a_target_without_streaming_passes_every_must_clause_outside_a_feature(p
     run = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target", str(target),
                           "--reports-dir", str(reports)],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert run.returncode in (0, 3), run.stdout[-4000:] + run.stderr[-2000:]
     verdict = json.loads((reports / f"verdict-reference-{profile}-{SUFFIX}.json").read_text())
     assert "streaming" not in verdict["claimed_features"]
     clauses = verdict["clauses"]
     mandatory = [c.id for c in catalogue().for_profile(profile) if c.level == "MUST" and c.feature is None]
-    unverified = {cid: clauses[cid]["result"] for cid in mandatory if clauses[cid]["result"] != "passed"}
-    assert not unverified, f"MUST clauses of no optional feature not passed: {unverified}"
+    # A busy test machine may leave a timed check undecidable; nothing else may keep one from passing.
+    unverified = {cid: clauses[cid]["reasons"] for cid in mandatory if clauses[cid]["result"] != "passed"}
+    assert all(clauses[cid]["result"] == "not verified" for cid in unverified) and only_undecidable(unverified), \
+        f"MUST clauses of no optional feature not passed: {unverified}"
     streaming = [c.id for c in catalogue().for_profile(profile) if c.feature == "streaming"]
-    assert streaming and all(clauses[cid]["result"] in ("skipped", "not covered") for cid in streaming), \
+    assert streaming and all(clauses[cid]["result"] == "not applicable" for cid in streaming), \
         {cid: clauses[cid]["result"] for cid in streaming}
+    assert verdict["verdict"] == ("conformant" if not unverified else "incomplete"), verdict["summary"]

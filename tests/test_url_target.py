@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from catalogue import catalogue
+from tests.cases import only_undecidable
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 from harness.ports import free_port
 from harness.rigs.gateway import GatewayLimits
@@ -152,8 +153,13 @@ def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_a
     assert results(verdicts["openai-gateway"], *STATEFUL) == {"passed"}
     assert "@fresh-instance" not in done.stdout
     must = {c.id for c in catalogue().clauses.values() if c.profile == "gateway" and c.level == "MUST"}
-    assert must - verified_together(list(verdicts.values())) == NEEDS_A_STARTED_GATEWAY | MIXED_CHAINS, \
-        "MUST clauses the url deployments together did not verify"
+    missing = must - verified_together(list(verdicts.values()))
+    assert NEEDS_A_STARTED_GATEWAY | MIXED_CHAINS <= missing, "clauses a url deployment cannot verify were verified"
+    # Any other gap is a timed check too fine for the one scale a running gateway keeps (a 3 s
+    # Retry-After to 10 % at 0.1), or one a busy machine could not decide.
+    reasons = {cid: [r for v in verdicts.values() for r in v["clauses"][cid]["reasons"] if "skipped" in r]
+               for cid in missing - NEEDS_A_STARTED_GATEWAY - MIXED_CHAINS}
+    assert only_undecidable(reasons), f"MUST clauses the url deployments together did not verify: {reasons}"
 
 
 def verified_together(verdicts: list[dict[str, Any]]) -> set[str]:

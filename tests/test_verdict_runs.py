@@ -22,7 +22,7 @@ import pytest
 from catalogue import catalogue
 from harness.coverage import scenario_cases
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
-from tests.cases import key_of
+from tests.cases import key_of, only_undecidable
 from tests.defect_runs import defect_target
 from tests.report_pages import parse
 
@@ -118,12 +118,15 @@ def test_a_declared_failure_that_fails_is_incomplete_and_accepted_only_when_aske
     name = "hive-declaring-its-defect"
     verdict = declared_defect_run.verdict(name)
     assert verdict["verdict"] == "incomplete", verdict["summary"]
-    assert verdict["summary"]["must_not_verified"] == {} and verdict["summary"]["must_failed"] == {}
+    # A busy test machine may leave a timed check undecidable; nothing else may be unverified.
+    assert only_undecidable(verdict["summary"]["must_not_verified"]) and verdict["summary"]["must_failed"] == {}
     assert verdict["summary"]["expected_failures"] == [BROKEN_CLAUSE]
     assert verdict["clauses"][BROKEN_CLAUSE]["result"] == "expected failure"
-    assert verdict["summary"]["must_passed"] == "73/74"
-    assert declared_defect_run.returncode == 0, declared_defect_run.stdout[-3000:]
-    assert f"{name} (hive): incomplete; MUST 73/74 passed" in declared_defect_run.stdout
+    passed = 73 - len(verdict["summary"]["must_not_verified"])
+    assert verdict["summary"]["must_passed"] == f"{passed}/74"
+    accepted = 0 if not verdict["summary"]["must_not_verified"] else 3   # only declared failures are accepted
+    assert declared_defect_run.returncode == accepted, declared_defect_run.stdout[-3000:]
+    assert f"{name} (hive): incomplete; MUST {passed}/74 passed" in declared_defect_run.stdout
     assert f"declared failures: {BROKEN_CLAUSE}" in declared_defect_run.stdout
     headline = parse((declared_defect_run.reports / "conformance.html").read_text()).find_all(
         "p", class_="declared-failures")[0].all_text()

@@ -51,7 +51,8 @@ class Journal:
         if self.path is None:
             return
         # `mono` is CLOCK_MONOTONIC, the clock of the harness's own history on this machine.
-        entry = {"kind": kind, "t": time.time(), "mono": time.monotonic(), "pid": os.getpid(), **self.stamp, **fields}
+        entry = {"kind": kind, "t": time.time(), "mono": time.monotonic(), "pid": os.getpid(), **self.stamp,
+                 **fields}
         line = (json.dumps(entry, default=str) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -67,6 +68,7 @@ class JournalEntry:
     pid: int
     worker_id: str | None
     fields: dict[str, Any] = field(default_factory=dict)
+    mono: float = 0.0       # time.monotonic() when written: comparable with the harness's history
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
@@ -99,7 +101,8 @@ def read_journal(path: str | Path) -> list[JournalEntry]:
         if not isinstance(raw, dict):
             continue
         kind, t, pid, worker = raw.pop("kind", ""), raw.pop("t", 0.0), raw.pop("pid", 0), raw.pop("worker_id", None)
-        entries.append(JournalEntry(str(kind), float(t), int(pid), worker, raw))
+        mono = raw.pop("mono", 0.0)
+        entries.append(JournalEntry(str(kind), float(t), int(pid), worker, raw, float(mono)))
     return entries
 
 

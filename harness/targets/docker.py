@@ -28,7 +28,7 @@ import httpx
 
 from harness.errors import TargetStartError, WaitTimeout
 from harness.history import EventKind
-from harness.ports import free_port
+from harness.ports import PortLease, lease_port
 from harness.process_tree import MARKER_ENV
 from harness.targets.base import TargetContext
 from harness.targets.logs import log_tail, log_text
@@ -133,7 +133,8 @@ class DockerTarget:
         temp_dir = root / "tmp"
         temp_dir.mkdir()
         temp_dir.chmod(0o777)  # whichever user the image runs as may write there
-        port = free_port()
+        lease = lease_port()
+        port = lease.port
         values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
                               base_url=f"http://127.0.0.1:{port}")
         del values["python"]  # the harness's interpreter does not exist inside the image
@@ -154,19 +155,21 @@ class DockerTarget:
             env[MARKER_ENV] = marker
             client = docker_client(spec.name)
         except BaseException:
+            lease.release()
             shutil.rmtree(root, ignore_errors=True)
             raise
         try:
             client.images.get(section.image)
         except docker.errors.DockerException as exc:
             client.close()
+            lease.release()
             shutil.rmtree(root, ignore_errors=True)
             if isinstance(exc, docker.errors.ImageNotFound):
                 raise TargetStartError(spec.name, f"image {section.image!r} is not on the Docker daemon; build it, "
                                                   f"or `docker pull {section.image}` first (the harness never "
                                                   f"pulls); or fix docker.image in {spec.path}") from None
             raise TargetStartError(spec.name, f"cannot inspect image {section.image!r}: {_reason(exc)}") from None
-        running = RunningContainer(spec, context, client, root, temp_dir, port, marker)
+        running = RunningContainer(spec, context, client, root, temp_dir, lease, marker)
         try:
             running.launch(section.image, command, entrypoint, env, section.user)
             running.wait_ready()
@@ -178,11 +181,12 @@ class DockerTarget:
 
 class RunningContainer:
     def __init__(self, spec: TargetSpec, context: TargetContext, client: Any, root: Path, temp_dir: Path,
-                 port: int, marker: str) -> None:
+                 lease: PortLease, marker: str) -> None:
         self.spec, self.context, self.client, self.root = spec, context, client, root
         self.name = spec.name
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.lease = lease     # held until the container is gone, so no other run is told this port
+        self.port = lease.port
+        self.base_url = f"http://127.0.0.1:{lease.port}"
         self.log_path = root / LOG_FILE
         self.exit_code: int | None = None
         self.container_id: str | None = None
@@ -347,3 +351,4 @@ class RunningContainer:
             finally:
                 self.client.close()
                 shutil.rmtree(self.root, ignore_errors=True)
+                self.lease.release()

@@ -20,7 +20,7 @@ import psutil
 
 from harness.errors import TargetStartError
 from harness.history import EventKind
-from harness.ports import free_port
+from harness.ports import PortLease, lease_port
 from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
 from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
@@ -77,22 +77,27 @@ class ProcessTarget:
         assert section is not None
         temp_dir = root / "tmp"
         temp_dir.mkdir()
-        port = free_port()
-        values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
-                              base_url=f"http://127.0.0.1:{port}")
-        if spec.config is not None:
-            config_path = root / spec.config.file
-            config_path.write_text(render(spec.config.template, values, path=spec.path,
-                                          key="config.template"), encoding="utf-8")
-            values["config_file"] = str(config_path)
-        command = [render(arg, values, path=spec.path, key=f"process.command[{i}]")
-                   for i, arg in enumerate(section.command)]
-        env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
-                                for k, v in section.env.items()}}
-        cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
-        marker = uuid.uuid4().hex
-        env[MARKER_ENV] = marker
-        return RunningProcess(spec, context, root, temp_dir, port, marker, Launch(command, env, cwd))
+        lease = lease_port()
+        try:
+            port = lease.port
+            values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
+                                  base_url=f"http://127.0.0.1:{port}")
+            if spec.config is not None:
+                config_path = root / spec.config.file
+                config_path.write_text(render(spec.config.template, values, path=spec.path,
+                                              key="config.template"), encoding="utf-8")
+                values["config_file"] = str(config_path)
+            command = [render(arg, values, path=spec.path, key=f"process.command[{i}]")
+                       for i, arg in enumerate(section.command)]
+            env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
+                                    for k, v in section.env.items()}}
+            cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
+            marker = uuid.uuid4().hex
+            env[MARKER_ENV] = marker
+        except BaseException:
+            lease.release()
+            raise
+        return RunningProcess(spec, context, root, temp_dir, lease, marker, Launch(command, env, cwd))
 
 
 @dataclass(frozen=True)
@@ -104,11 +109,12 @@ class Launch:
 
 class RunningProcess:
     def __init__(self, spec: TargetSpec, context: TargetContext, root: Path, temp_dir: Path,
-                 port: int, marker: str, launch: Launch) -> None:
+                 lease: PortLease, marker: str, launch: Launch) -> None:
         self.spec, self.context, self.root, self._launch = spec, context, root, launch
         self.name = spec.name
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.lease = lease     # held until the target is gone, so no other run is told this port
+        self.port = lease.port
+        self.base_url = f"http://127.0.0.1:{lease.port}"
         self.log_path = root / "target.log"
         self._temp_dir, self._marker = temp_dir, marker
         self._popen: subprocess.Popen[bytes] | None = None
@@ -222,3 +228,4 @@ class RunningProcess:
             self.killed_pids += reap_or_kill(others, max(0.0, deadline - time.monotonic()))
             self.killed_pids += reap_or_kill(marked_processes(self._marker), 0.0)
         shutil.rmtree(self.root, ignore_errors=True)
+        self.lease.release()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import weakref
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 C = TypeVar("C")
 
@@ -26,3 +30,23 @@ def components_for(defects: Mapping[str, Defect[C]], name: str | None, clean: Ca
     if name not in defects:
         raise ValueError(f"unknown defect {name!r}; known: {', '.join(sorted(defects))}")
     return defects[name].components
+
+
+JITTER_SEED = 20261202
+
+
+class SeededPerCall(random.Random):
+    """The jitter a retry loop draws when every call makes its own random.Random(JITTER_SEED):
+    random-looking, but each call (each asyncio task running a retry loop) gets the same sequence."""
+
+    def __init__(self) -> None:
+        super().__init__(JITTER_SEED)
+        self._per_call: weakref.WeakKeyDictionary[asyncio.Task[Any], random.Random] = weakref.WeakKeyDictionary()
+
+    def random(self) -> float:
+        task = asyncio.current_task()
+        if task is None:
+            return super().random()
+        if task not in self._per_call:
+            self._per_call[task] = random.Random(JITTER_SEED)
+        return self._per_call[task].random()

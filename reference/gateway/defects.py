@@ -21,7 +21,7 @@ from reference.gateway.components import Components
 from reference.gateway.config import GatewayConfig, RetrySettings
 from reference.gateway.limiter import ConcurrencyLimiter
 from reference.gateway.retry import RetryDecision, RetryPolicy
-from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect
+from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect, SeededPerCall
 from reference.common.defects import components_for as select
 
 
@@ -48,18 +48,6 @@ class ConstantFactor(RetryPolicy):
         s = self.settings
         return min(s.initial * s.multiplier ** (retry - 1), s.cap) * (1 + s.jitter)
 
-
-JITTER_SEED = 20261202
-
-
-class SeededPerCall(RetryPolicy):
-    """Each call's retries draw from a new random.Random(JITTER_SEED): random-looking factors,
-    but every call gets the same sequence of them."""
-
-    def decide(self, attempt: int, elapsed: float, headers: Mapping[str, str]) -> RetryDecision:
-        if attempt == 1:
-            self.rng = random.Random(JITTER_SEED)
-        return super().decide(attempt, elapsed, headers)
 
 
 class JitterByAttempt(RetryPolicy):
@@ -150,7 +138,7 @@ DEFECTS: dict[str, Defect[Components]] = {
                                       retry_policy=lambda s: ConstantFactor(s, random.Random())),
     "jitter-seeded-per-call": _defect("each call's retries start a new random.Random(seed): every call the same "
                                       "sequence of factors", ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
-                                      retry_policy=lambda s: SeededPerCall(s, random.Random())),
+                                      retry_policy=lambda s: RetryPolicy(s, SeededPerCall())),
     "jitter-by-attempt": _defect("the jitter factor is a fixed function of the attempt (0.9 + 0.04 n)",
                                  ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
                                  retry_policy=lambda s: JitterByAttempt(s, random.Random())),

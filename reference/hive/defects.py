@@ -21,7 +21,7 @@ from reference.hive.limiter import SlotLimiter
 from reference.hive.retry import RetryPolicy
 from reference.hive.validation import SpawnRequest
 from reference.hive.workers import Worker
-from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect
+from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect, SeededPerCall
 from reference.common.defects import components_for as select
 
 
@@ -42,18 +42,6 @@ class RetriesOpenBreaker(RetryPolicy):
     def retries_breaker_rejection(self, rejection: int, cooling_down: bool) -> bool:
         return cooling_down and self.should_retry(rejection)
 
-
-JITTER_SEED = 20261202
-
-
-class SeededPerCall(RetryPolicy):
-    """Each download's retries draw from a new random.Random(JITTER_SEED): random-looking jitter,
-    but every download gets the same sequence of it."""
-
-    def delay(self, retry: int) -> float:
-        if retry == 1:
-            self.rng = random.Random(JITTER_SEED)
-        return super().delay(retry)
 
 
 class JitterByAttempt(RetryPolicy):
@@ -122,7 +110,7 @@ DEFECTS: dict[str, Defect[Components]] = {
                          retry_policy=lambda s: NoJitter(s, random.Random())),
     "jitter-seeded-per-call": _defect("each download's retries start a new random.Random(seed): every download "
                                       "the same sequence of jitter", ("HIVE-RETRY-005",), NO_JITTER_ACROSS_CALLS,
-                                      retry_policy=lambda s: SeededPerCall(s, random.Random())),
+                                      retry_policy=lambda s: RetryPolicy(s, SeededPerCall())),
     "jitter-by-attempt": _defect("the jitter is a fixed function of the attempt (+ 0.2 n s)", ("HIVE-RETRY-005",),
                                  NO_JITTER_ACROSS_CALLS, retry_policy=lambda s: JitterByAttempt(s, random.Random())),
     "breaker-never-half-opens": _defect("the hub breaker stays open forever", ("HIVE-BREAKER-004",),
