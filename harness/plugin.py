@@ -17,6 +17,7 @@ from harness.calibration import ToleranceMonitor
 from harness.coverage import case_key, scenario_cases
 from harness.errors import TargetFileError
 from harness.history import History
+from harness.patience import CALL_BOUND, patience
 from harness.judgement import why_not_applicable
 from harness.portal import BackgroundLoop
 from harness.stop_signals import install_stop_handlers
@@ -228,13 +229,14 @@ def tolerance_monitor() -> Iterator[ToleranceMonitor]:
 
 @pytest.fixture
 def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
-           tolerance_monitor: ToleranceMonitor) -> ScenarioTiming:
+           tolerance_monitor: ToleranceMonitor) -> Iterator[ScenarioTiming]:
     """This scenario's time scale and the clock each of its timed checks judges with.
 
     The scale is 1 for @slow scenarios; otherwise the target's (its coarse scale for scenarios
     that sit through whole retry cycles, cooldowns and timeouts), raised where the finest timed
     check among the scenario's steps could not decide at the tolerance measured now. A running
-    (url) target keeps the scale it was started with, so there a check may turn out undecidable."""
+    (url) target keeps the scale it was started with, so there a check may turn out undecidable.
+    The harness's clients wait for an answer as long as the clauses allow one call at that scale."""
     node = request.node
 
     def used(tolerance: float) -> None:
@@ -249,7 +251,11 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
         base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
         scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
                              tolerance_monitor.current().tolerance)
-    return ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+    scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+    waits = scenario.clock().patience(CALL_BOUND)
+    with patience(waits, f"the clauses bound one call by {CALL_BOUND:g} spec s, {CALL_BOUND * scale:.3g} s at time "
+                         f"scale {scale:g}, and the harness waits {waits:.3g} s"):
+        yield scenario
 
 
 @pytest.fixture
