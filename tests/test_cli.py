@@ -75,6 +75,7 @@ def test_a_feature_file_or_a_clause_selects_its_scenarios_and_only_its_profile(t
                        for c in verdict["scenarios"].values())
     assert "faultline: 2 workers (time scale 0.1" in by_file.stdout
     by_clause = faultline("run", "--clause", "GW-AUTH-002", "--reports-dir", str(tmp_path / "b"))
+    assert by_clause.returncode == 3, by_clause.stdout + by_clause.stderr
     verdict = json.loads((tmp_path / "b" / "verdict-reference-gateway.json").read_text())
     assert [p.name for p in (tmp_path / "b").glob("verdict-*.json")] == ["verdict-reference-gateway.json"]
     assert {cid for cid, c in verdict["clauses"].items() if c["result"] == "passed"} >= {"GW-AUTH-002"}
