@@ -18,7 +18,7 @@ from harness.gate import EXIT_CONFORMANT, EXIT_ERROR, EXIT_INTERRUPTED, verdict_
 from harness.report.recorder import REPORT_FILE
 from harness.stop_signals import run_in_own_group
 from harness.verdict import write_verdict
-from harness.verdict_merge import MergeError, merge_verdicts, read_verdict
+from harness.verdict_merge import MergeError, merge_verdicts, read_verdict, write_merged_report
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTEST_INTERRUPTED, PYTEST_NO_TESTS = 2, 5
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     reports: Path = args.reports_dir.resolve()
     reports.mkdir(parents=True, exist_ok=True)
-    for old in [*reports.glob("verdict-*.json"), reports / REPORT_FILE]:
+    for old in [*reports.glob("verdict-*.json"), *reports.glob("records-*.json"), reports / REPORT_FILE]:
         old.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps"), "--reports-dir", str(reports),
                f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}",
@@ -155,6 +155,13 @@ def _merge(args: argparse.Namespace) -> int:
         print(f"faultline merge: cannot write {args.out} ({error.strerror or error})", file=sys.stderr)
         return EXIT_ERROR
     print(f"faultline: merged {len(args.verdicts)} verdict file(s) into {args.out}; {verdict_line(merged)}")
+    report = args.out.with_suffix(".html")
+    try:
+        write_merged_report(merged, args.verdicts, report)
+    except OSError as error:
+        print(f"faultline merge: cannot write {report} ({error.strerror or error})", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"faultline: merged report: {report}")
     return worst_exit_code([merged], accept_declared_failures=args.accept_declared_failures)
 
 

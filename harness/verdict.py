@@ -144,6 +144,28 @@ class VerdictCollector:
         }
 
     def write(self, directory: Path) -> list[Path]:
+        """Each target's verdict, and beside it the records of its scenarios (their evidence and
+        timed checks), from which `faultline merge` draws the merged report."""
         directory.mkdir(parents=True, exist_ok=True)
+        for spec in self.targets.values():
+            write_records(directory / records_file(spec.name), self.records(spec.name))
         return [write_verdict(directory / f"verdict-{spec.name}.json", self.verdict(spec))
                 for spec in self.targets.values()]
+
+
+def records_file(target: str) -> str:
+    return f"records-{target}.json"
+
+
+def write_records(path: Path, records: list[ScenarioRecord]) -> Path:
+    path.write_text(json.dumps([dataclasses.asdict(r) for r in records]) + "\n", encoding="utf-8")
+    return path
+
+
+def read_records(path: Path) -> list[ScenarioRecord]:
+    """The records a run wrote; none when the file is missing or not records (a report without evidence)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return [ScenarioRecord(**{**r, "clauses": tuple(r["clauses"]), "checks": tuple(r["checks"])}) for r in raw]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []

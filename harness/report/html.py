@@ -12,11 +12,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from catalogue import Clause
+from catalogue import Catalogue, Clause
 from harness.judgement import NOT_RUN
 from harness.report.model import TimedCheck, anchor, clause_anchor
 from harness.report.timeline import render_svg
-from harness.verdict import ScenarioRecord, VerdictCollector
+from harness.verdict import RunStatus, ScenarioRecord, VerdictCollector
 
 TIMED_AREAS = frozenset({"retry", "breaker", "timeout"})
 HISTORY_EXCERPT_LINES = 60
@@ -113,11 +113,11 @@ def history_excerpt(text: str, lines: int = HISTORY_EXCERPT_LINES) -> str:
                      else [f"({len(rows) - lines} earlier line(s) left out)"] + rows[-lines:])
 
 
-def target_view(collector: VerdictCollector, name: str) -> TargetView:
-    spec = collector.targets[name]
-    verdict = collector.verdict(spec)
-    clauses = dict(collector.catalogue.clauses)
-    records = collector.records(name)
+def target_view(verdict: dict[str, Any], records: list[ScenarioRecord], catalogue: Catalogue) -> TargetView:
+    """One target's part of the report: its verdict, and the records of its scenarios that ran
+    (their evidence and timed checks; none for a verdict merged without them)."""
+    name = verdict["implementation"]["name"]
+    clauses = dict(catalogue.clauses)
     views = {r.nodeid: ScenarioView(r, scenario_anchor(r.nodeid), scenario_name(r.nodeid),
                                     _timelines(r) if _is_timed(r, clauses) else ()) for r in records}
     shown = {r.case: views[r.nodeid].anchor for r in records if views[r.nodeid].failed or views[r.nodeid].timelines}
@@ -139,13 +139,17 @@ def _case_link(case: dict[str, Any], section: str | None) -> CaseLink:
 
 
 def render_report(collector: VerdictCollector, generated_at: str) -> str:
+    targets = [target_view(collector.verdict(spec), collector.records(name), collector.catalogue)
+               for name, spec in collector.targets.items()]
+    return render_targets(targets, collector.status, len(collector.scenarios), generated_at)
+
+
+def render_targets(targets: list[TargetView], status: RunStatus, reported: int, generated_at: str) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                                      trim_blocks=True, lstrip_blocks=True)
     environment.filters["excerpt"] = history_excerpt
-    targets = [target_view(collector, name) for name in collector.targets]
-    reported = len(collector.scenarios)
     return environment.from_string(TEMPLATE).render(
-        targets=targets, status=collector.status, reported=reported, generated_at=generated_at,
+        targets=targets, status=status, reported=reported, generated_at=generated_at,
         suite_version=next((t.verdict["suite_version"] for t in targets), ""))
 
 
