@@ -5,6 +5,7 @@ a timeline of every retry, breaker and timeout scenario and of every timed check
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,14 @@ class ClauseRow:
 
 
 @dataclass(frozen=True)
+class FailureGroup:
+    """Failed scenarios that share one cause: the first shown whole, the others listed."""
+
+    cause: str
+    scenarios: tuple[ScenarioView, ...]
+
+
+@dataclass(frozen=True)
 class TargetView:
     name: str
     anchor: str
@@ -78,8 +87,30 @@ class TargetView:
     failures: tuple[ScenarioView, ...]
     timed: tuple[ScenarioView, ...]
 
+    @property
+    def failure_groups(self) -> tuple[FailureGroup, ...]:
+        groups: dict[str, list[ScenarioView]] = {}
+        for view in self.failures:
+            groups.setdefault(cause_of(view.record.reason), []).append(view)
+        return tuple(FailureGroup(cause, tuple(views))
+                     for cause, views in sorted(groups.items(), key=lambda g: -len(g[1])))
+
     def clause_anchor(self, clause_id: str) -> str:
         return clause_anchor(self.name, clause_id)
+
+
+VARYING = [(re.compile(r"https?://[\w.\-]+(:\d+)?"), "<url>"),
+           (re.compile(r"\b[0-9a-f]{8,}\b|\b[0-9a-f-]{32,36}\b"), "<id>"),
+           (re.compile(r"\d+(\.\d+)?"), "#")]
+
+
+def cause_of(reason: str) -> str:
+    """What a failure says once what varies between scenarios (addresses, ids, numbers) is
+    blanked: failures with one cause read alike."""
+    text = reason.strip().splitlines()[0] if reason.strip() else "(no message)"
+    for pattern, blank in VARYING:
+        text = pattern.sub(blank, text)
+    return text[:200]
 
 
 def scenario_anchor(nodeid: str) -> str:
@@ -298,7 +329,15 @@ Clauses whose scenarios did not run are <em>not verified</em>, never passed.</di
 
 <h3>Failures ({{ t.failures | length }})</h3>
 {% if not t.failures %}<p class="muted">No scenario failed.</p>{% endif %}
-{% for s in t.failures %}{{ scenario(s) }}{% endfor %}
+{% for g in t.failure_groups %}
+{% if g.scenarios | length > 1 %}<section class="failure-group"><p><strong>{{ g.scenarios | length }} scenarios failed the same way</strong>:
+<code>{{ g.cause }}</code>. The first is shown whole; the others:
+{% for s in g.scenarios[1:] %}<a href="#{{ s.anchor }}">{{ s.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{{ scenario(g.scenarios[0]) }}
+<details class="same-cause"><summary>the other {{ g.scenarios | length - 1 }}</summary>
+{% for s in g.scenarios[1:] %}{{ scenario(s) }}{% endfor %}</details></section>
+{% else %}{{ scenario(g.scenarios[0]) }}{% endif %}
+{% endfor %}
 
 <h3>Timelines of the other retry, breaker, timeout and cleanup scenarios ({{ t.timed | length }})</h3>
 {% if not t.timed %}<p class="muted">None ran.</p>{% endif %}
