@@ -7,7 +7,7 @@ import time
 from contextlib import suppress
 
 import pytest
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given, parsers
 
 from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
 from harness.fakes.script import split_text
@@ -23,6 +23,7 @@ from harness.timing import ScenarioTiming, Window
 from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
 from steps.timed import decided, timed_given, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
+from steps.checked import then
 
 FOREVER = 3600.0  # a stall: the fake holds the connection until the client or the scenario ends
 TOOL_ARGUMENTS = '{"city": "Paris"}'

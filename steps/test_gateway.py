@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from pytest_bdd import given, parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, when
 
 from catalogue import vocabulary
 from fault_injection.plugin import ScenarioNetwork
@@ -34,6 +34,7 @@ from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
 from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
+from steps.checked import then
 
 scenarios("gateway")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_bdd import given, parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, when
 
 from fault_injection.gpu.journal import JournalEntry, exits, of_kind, workers_started
 from fault_injection.plugin import ScenarioNetwork
@@ -36,6 +36,7 @@ from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
 from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
+from steps.checked import then
 
 scenarios("hive")
 
