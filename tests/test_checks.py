@@ -15,6 +15,7 @@ from harness.checks import FAILED, NOT_VERIFIED, PASSED, CannotCheck, CheckLog, 
 from harness.judgement import CaseResult, Claims, ClauseTerms, judge_clause
 from harness.plugin import PROJECT_ROOT
 from tests.defect_runs import defect_target
+from tests.report_pages import parse
 
 KNOWN = catalogue().clauses
 SCENARIO = (KNOWN["GW-RETRY-004"], KNOWN["GW-RETRY-005"], KNOWN["GW-VOC-004"])
@@ -101,3 +102,9 @@ def test_a_malformed_envelope_fails_only_the_clauses_it_speaks_for_on_a_real_run
     assert verdict["clauses"]["GW-RETRY-005"]["result"] == PASSED   # its only scenario ran
     shape = [c for c in schedule["checks"] if c["step"].endswith("the envelope's shape")]
     assert shape and shape[0]["outcome"] == FAILED and shape[0]["clauses"] == ["GW-VOC-004"]
+    doc = parse((reports / "conformance.html").read_text())
+    [row] = doc.find_all("tr", data_clause="GW-VOC-004")
+    failed = [li.all_text() for li in row.find_all("li", class_="check") if li.attrs.get("data-outcome") == FAILED]
+    assert any("the envelope's shape" in text for text in failed), failed
+    [retry] = doc.find_all("tr", data_clause="GW-RETRY-005")
+    assert not [li for li in retry.find_all("li", class_="check") if li.attrs.get("data-outcome") == FAILED]

@@ -54,6 +54,7 @@ class CaseLink:
     applies: bool
     note: str                 # why it does not apply, or the skip reason
     anchor: str | None        # of its section in the report, when it has one
+    checks: tuple[dict[str, Any], ...] = ()   # the case's checks that speak for this clause
 
     @property
     def greyed(self) -> bool:
@@ -154,7 +155,7 @@ def target_view(verdict: dict[str, Any], records: list[ScenarioRecord], catalogu
     shown = {r.case: views[r.nodeid].anchor for r in records if views[r.nodeid].failed or views[r.nodeid].timelines}
     rows = []
     for clause_id, entry in verdict["clauses"].items():
-        cases = tuple(_case_link(verdict["scenarios"][key], shown.get(key)) for key in entry["scenarios"])
+        cases = tuple(_case_link(verdict["scenarios"][key], shown.get(key), clause_id) for key in entry["scenarios"])
         failing = [c.anchor for c in cases if c.anchor and c.outcome in SHOWN_FAILED]
         explained = failing or [c.anchor for c in cases if c.anchor]
         rows.append(ClauseRow(clauses[clause_id], entry["result"], tuple(entry["reasons"]),
@@ -164,9 +165,10 @@ def target_view(verdict: dict[str, Any], records: list[ScenarioRecord], catalogu
                       tuple(v for v in views.values() if v.timelines and not v.failed))
 
 
-def _case_link(case: dict[str, Any], section: str | None) -> CaseLink:
+def _case_link(case: dict[str, Any], section: str | None, clause_id: str) -> CaseLink:
     note = case["why_not_applicable"] if not case["applies"] else case["reason"] if case["outcome"] == "skipped" else ""
-    return CaseLink(case["name"], case["outcome"], case["applies"], note or "", section)
+    checks = tuple(c for c in case.get("checks", ()) if clause_id in c["clauses"])
+    return CaseLink(case["name"], case["outcome"], case["applies"], note or "", section, checks)
 
 
 def render_report(collector: VerdictCollector, generated_at: str) -> str:
@@ -251,7 +253,7 @@ nav a { margin-right: 12px; }
 <td class="level-{{ row.clause.level }}">{{ row.clause.level }}</td>
 <td><span class="badge {{ row.result | replace(' ', '-') }}">{{ row.result }}</span>
 {% if row.reasons and row.result != 'passed' %}<details class="why" {% if row.reasons | length <= 2 %}open{% endif %}><summary>why ({{ row.reasons | length }})</summary><ul class="reasons">{% for r in row.reasons %}<li>{{ r }}</li>{% endfor %}</ul></details>{% endif %}</td>
-<td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span></li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
+<td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span>{% if c.checks %}<ul class="checks">{% for k in c.checks %}<li class="check" data-outcome="{{ k.outcome }}">{{ k.step }} <span class="badge {{ k.outcome | replace(' ', '-') }}">{{ k.outcome }}</span>{% if k.message %}: <span class="muted">{{ k.message }}</span>{% endif %}</li>{% endfor %}</ul>{% endif %}</li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
 <td>{% if row.evidence %}<a href="#{{ row.evidence }}">evidence</a>{% else %}<span class="muted">&mdash;</span>{% endif %}</td>
 </tr>
 {% endfor %}
