@@ -98,6 +98,28 @@ def when_client_sends(sut: RunningTarget, method: str, path: str, api_token: str
     return send(method, sut.base_url + path, headers={"Authorization": f"Bearer {api_token}"})
 
 
+@when(parsers.re(r"a client calls the (?:hive|gateway)'s health route without a token$"), target_fixture="exchange")
+def when_health_route(sut: RunningTarget, target_spec: TargetSpec) -> Exchange:
+    """The route the target file names (GET /health, GET /v1/health by default): the health
+    clauses ask it without a token, whatever the target's probes use."""
+    return send("GET", sut.base_url + target_spec.health.path)
+
+
+@then(parsers.re(r"the (?:hive|gateway)'s health route still answers 200 without a token$"))
+def then_health_route_answers(sut: RunningTarget, target_spec: TargetSpec) -> None:
+    answer = send("GET", sut.base_url + target_spec.health.path)
+    assert answer.status == 200, f"the health route: {answer.describe()}"
+
+
+@then(parsers.re(r"the (?:hive|gateway) is still healthy$"))
+def then_still_healthy(sut: RunningTarget, target_spec: TargetSpec, api_token: str) -> None:
+    """A probe, not the health clause: it sends the token where the target file says it needs one."""
+    assert sut.is_running(), f"{sut.name} is no longer running:\n{sut.log_tail()}"
+    answer = send("GET", sut.base_url + target_spec.health.path,
+                  headers=bearer(api_token) if target_spec.health.token else None)
+    assert answer.status == 200, f"the health route: {answer.describe()}"
+
+
 @then(parsers.parse("the response status is {status:d}"))
 def then_status_is(exchange: Exchange, status: int) -> None:
     assert exchange.status == status, f"expected HTTP {status}: {exchange.describe()}"

@@ -197,12 +197,6 @@ def when_post_oversize(sut: RunningTarget, api_token: str, megabytes: int, path:
     return send("POST", sut.base_url + path, json_body=body, headers=bearer(api_token))
 
 
-@then("the hive is still healthy")
-def then_hive_healthy(sut: RunningTarget) -> None:
-    assert sut.is_running(), sut.log_tail()
-    assert send("GET", sut.base_url + "/v1/health").status == 200
-
-
 # -- workers ---------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -478,11 +472,6 @@ def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, hist
                                   f"the {TIMEOUTS.upstream:g} s inference timeout allows [{window.low:.3f}, "
                                   f"{window.high:.3f}] s")
     decided(clock, UPSTREAM_TIMEOUT)
-
-
-@then(parsers.parse("GET {path} still answers 200"))
-def then_still_answers(sut: RunningTarget, path: str) -> None:
-    assert send("GET", sut.base_url + path).status == 200
 
 
 @then("both inferences completed")

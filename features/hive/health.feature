@@ -6,7 +6,7 @@ Feature: Hive health and unknown routes
   @HIVE-HEALTH-001
   Scenario: The health route answers while the hive is up
     Given the hive is running
-    When a client sends GET /v1/health to the hive
+    When a client calls the hive's health route without a token
     Then the response status is 200
 
   @HIVE-ENV-002 @HIVE-ENV-001
