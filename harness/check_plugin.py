@@ -32,7 +32,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     log = request.node.stash.get(CHECK_LOG_KEY, None)
     if log is not None:
-        log.step = f"{step.keyword} {step.name}".strip()
+        log.step, log.tolerance = f"{step.keyword} {step.name}".strip(), None
 
 
 def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:

@@ -40,13 +40,17 @@ class CheckResult:
     clauses: tuple[str, ...]
     outcome: str
     message: str = ""
+    tolerance: float | None = None       # real seconds, the timing tolerance a timed check judged with
 
     def to_data(self) -> dict[str, Any]:
-        return {"step": self.step, "clauses": list(self.clauses), "outcome": self.outcome, "message": self.message}
+        return {"step": self.step, "clauses": list(self.clauses), "outcome": self.outcome, "message": self.message,
+                "tolerance": self.tolerance}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> CheckResult:
-        return cls(str(data["step"]), tuple(data["clauses"]), str(data["outcome"]), str(data.get("message", "")))
+        tolerance = data.get("tolerance")
+        return cls(str(data["step"]), tuple(data["clauses"]), str(data["outcome"]), str(data.get("message", "")),
+                   None if tolerance is None else float(tolerance))
 
 
 @dataclass
@@ -54,6 +58,7 @@ class CheckLog:
     clauses: tuple[Clause, ...]           # the scenario's clause tags
     results: list[CheckResult] = field(default_factory=list)
     step: str = ""                         # the step being run
+    tolerance: float | None = None         # the tolerance the running check's clock was given, if any
 
     def attribute(self, speaks_for: Attribution | None, fallback_to_all: bool = True) -> tuple[str, ...]:
         """The scenario's clauses a check speaks for: those `speaks_for` accepts, or, when it
@@ -64,7 +69,7 @@ class CheckLog:
         return tuple(c.id for c in self.clauses)
 
     def record(self, clauses: Sequence[str], outcome: str, message: str = "") -> None:
-        self.results.append(CheckResult(self.step, tuple(clauses), outcome, message))
+        self.results.append(CheckResult(self.step, tuple(clauses), outcome, message, self.tolerance))
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -132,3 +137,5 @@ def check(what: str | None = None, speaks_for: Attribution | None = None, *,
             log.record(log.attribute(speaks_for, fallback_to_all), PASSED)
     finally:
         log.step = step
+        if not what:
+            log.tolerance = None

@@ -14,6 +14,7 @@ from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
 from harness.calibration import ToleranceMonitor
+from harness.checks import current_log
 from harness.coverage import case_key, scenario_cases
 from harness.durations import SCALE_PROPERTY, ExpectedDurations
 from harness.errors import TargetFileError
@@ -25,7 +26,7 @@ from harness.stop_signals import install_stop_handlers
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
 from harness.targets.spec import TargetSpec, load_target_file
-from harness.timing import TOLERANCE_PROPERTY, Resolution, ScenarioTiming, choose_scale, resolutions_of
+from harness.timing import TOLERANCE_PROPERTY, Clock, Resolution, ScenarioTiming, choose_scale, resolutions_of
 from harness.traceability import (COARSE_TIMING, FEATURE_TAG_PREFIX, FRESH_INSTANCE, ScenarioInfo,
                                   async_step_definitions, registered_markers, scenario_info, scenario_step_texts,
                                   tag_problems)
@@ -279,6 +280,9 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
 
     def used(tolerance: float) -> None:
         node.user_properties.append((TOLERANCE_PROPERTY, f"{tolerance:.6f}"))
+        log = current_log()
+        if log is not None:   # the check being run judges with it
+            log.tolerance = tolerance
 
     if target_spec.url is not None:
         scale = target_spec.time_scale
@@ -291,7 +295,7 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
                              tolerance_monitor.current().tolerance)
     node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
     scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
-    waits = scenario.clock().patience(CALL_BOUND)
+    waits = Clock(scale, tolerance_monitor.current().tolerance).patience(CALL_BOUND)   # not a check's clock
     with patience(waits, f"the clauses bound one call by {CALL_BOUND:g} spec s, {CALL_BOUND * scale:.3g} s at time "
                          f"scale {scale:g}, and the harness waits {waits:.3g} s"):
         yield scenario
