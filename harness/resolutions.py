@@ -19,6 +19,9 @@ RETRY_AFTER_SECONDS = Distinction(1.0, "a Retry-After in whole seconds")
 BREAKER_LATE_PROBE = 5.0   # spec seconds before the cooldown's end at which a call must still be rejected
 BREAKER_COOLDOWN = Distinction(BREAKER_LATE_PROBE, f"the last {BREAKER_LATE_PROBE:g} s of the "
                                                    f"{BREAKER.cooldown:g} s breaker cooldown")
+# The gateway's first retry waits at least 0.9 s: a failed attempt's connection still open when the
+# next attempt's opens was held at least that long past its end.
+CONNECTION_HELD = Distinction(0.9, "a failed attempt's connection held into the next attempt (0.9 s after it)")
 RETRY_BUDGET = Distinction(10.0, f"the {GATEWAY_RETRY_BUDGET:g} s retry budget to within 10 s")
 
 

@@ -31,6 +31,7 @@ from harness.fakes.wire import Call, Content, WireFormat, aggregate
 from harness.history import Recorder
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
+BROKEN_JSON = b'{"id": "broken", "choices": [{"message": {"content": "Hel'   # cut off mid-value
 WIRES: dict[str, type[OpenAIWire | AnthropicWire | GeminiWire]] = {
     "openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
 
@@ -82,7 +83,7 @@ def content_sent(reply: ScriptReply, call: Call, plan: Plan) -> Callable[[int], 
     if isinstance(reply, Stream) and call.stream:
         events = [None if index == reply.malformed_at else event for index, event in enumerate(reply.events)]
         return lambda n: _content(events[:n])
-    if isinstance(reply, Stream) and plan.chunks and plan.status < 400:
+    if isinstance(reply, Stream) and plan.chunks and plan.status < 400 and reply.malformed_at is None:
         return lambda n: _content(list(reply.events) if n else [])
     if isinstance(reply, Reply) and reply.status < 400 and reply.body is None:
         return lambda n: _content([Text(reply.text)] if n else [])
@@ -129,6 +130,11 @@ def _render_buffered(wire: WireFormat, stream: Stream, call: Call) -> Plan:
     """A stream asked for without `stream: true`: one JSON answer, or the fault that would have
     struck before the stream's end."""
     length = len(stream.events)
+    if stream.malformed_at is not None and stream.malformed_at < length:
+        # A broken answer, framed whole: the connection stays usable, the JSON is not.
+        return Plan(stream.status, {**wire.response_headers(stream.status), "content-type": "application/json",
+                                    "content-length": str(len(BROKEN_JSON))},
+                    (Chunk(BROKEN_JSON),), stream.delay_before_headers)
     if stream.cut_after is not None and stream.cut_after < length:
         return Plan(disconnect=True, reset=stream.reset, delay_before_headers=stream.delay_before_headers)
     if stream.stall_after is not None and stream.stall_after <= length:
