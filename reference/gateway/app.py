@@ -142,8 +142,9 @@ class Gateway:
                                 committed.provider, failure.reason, cid)
                     committed.settle(None if failure.classification.category is Category.CONTEXT else False)
                     await committed.call.close()
-                    if self.parts.retry_after_commit:
-                        committed = await engine.start_stream(chat, cid)
+                    resumed = await self.after_commit_failure(engine, committed, chat, cid)
+                    if resumed is not None:
+                        committed = resumed
                         continue
                     for data in self.terminal_events(failure, committed.provider, delivered, chat, cid):
                         yield data
@@ -164,6 +165,12 @@ class Gateway:
                 await committed.call.close()
             self.limiter.release(ended)
             self.observe(engine.metrics, "ok" if outcome else "error", committed.provider, started)
+
+    async def after_commit_failure(self, engine: Engine, committed: Committed, chat: ChatRequest,
+                                   cid: str) -> Committed | None:
+        """Once bytes reached the client, a failed upstream is neither retried nor sent to another
+        provider: the stream ends (None)."""
+        return None
 
     def note_delivered(self, delivered: Transcript, event: Event, first: bool) -> None:
         """What reached the client, for the terminal event's delivered_text."""

@@ -48,8 +48,9 @@ def _wires() -> Mapping[str, Wire]:
 
 
 def _cleanup_budget(config: GatewayConfig, time_scale: float) -> float:
-    """Real seconds after SIGTERM before requests still open are cut: the cleanup timeout."""
-    return config.timeouts.cleanup * time_scale
+    """Real seconds after SIGTERM before requests still open are cut: half the cleanup timeout,
+    so that cutting them, closing their upstream connections and exiting fit in the rest."""
+    return 0.5 * config.timeouts.cleanup * time_scale
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,5 @@ class Components:
     shutdown_budget: Callable[[GatewayConfig, float], float] = _cleanup_budget
     engine: Callable[..., Engine] | None = None        # None: reference.gateway.engine.Engine
     gateway: Callable[..., Gateway] | None = None      # None: reference.gateway.app.Gateway
-    # After the first byte reached the client, a failed upstream ends the stream; True would retry.
-    retry_after_commit: bool = False
     # On client disconnect the upstream connection is closed; False leaves it open.
     close_upstream_on_disconnect: bool = True
