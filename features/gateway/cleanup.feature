@@ -10,7 +10,7 @@ Feature: Upstream connections the gateway no longer needs are closed
     When a client sends a chat completion request and hangs up once provider "primary" has received it
     Then the connection from the gateway to provider "primary" is closed within the cleanup timeout
 
-  @GW-CLEANUP-002
+  @GW-CLEANUP-002 @fresh-instance
   Scenario Outline: A failed attempt's connection is closed before the next attempt: <failure>
     Given provider "primary" speaks the openai wire format
     And provider "primary" <failure> 2 times, then streams "Hello"

@@ -3,7 +3,7 @@ Feature: Concurrency limits
   With capacity N (slots plus a bounded queue), exactly N requests are admitted; request N+1
   gets 503 with Retry-After and details current_requests, max_concurrent, retry_after_seconds.
 
-  @GW-LIMIT-001 @GW-LIMIT-002 @GW-LIMIT-003 @GW-VOC-003
+  @GW-LIMIT-001 @GW-LIMIT-002 @GW-LIMIT-003
   Scenario: The request beyond capacity is rejected at once with 503 and Retry-After
     Given provider "primary" speaks the openai wire format
     And provider "primary" always streams "slow" and then stalls
