@@ -22,6 +22,7 @@ class Exchange:
     body: bytes
     sent_at: float           # time.monotonic() when the request left
     elapsed: float           # seconds until the whole body arrived
+    request: bytes = b""     # the body the client sent, for checks that nothing echoes or logs it
 
     @property
     def answered_at(self) -> float:
@@ -66,4 +67,4 @@ def exchange_of(client: httpx.Client, method: str, url: str, content: bytes | No
         raise NoAnswer(f"{method} {url}", client_patience() if waited == client_patience().seconds
                        else Patience(waited or 0.0, "the step's own limit")) from None
     return Exchange(method, url, response.status_code, dict(response.headers), response.content,
-                    sent_at, time.monotonic() - sent_at)
+                    sent_at, time.monotonic() - sent_at, content or b"")

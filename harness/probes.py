@@ -61,6 +61,25 @@ def listening_ports(ports: Iterable[int]) -> set[int]:
     return held
 
 
+def connections_to(root_pid: int, port: int) -> list[str]:
+    """The TCP sockets the process tree of `root_pid` still holds to `port` (any address, any
+    state: a socket its peer closed stays in CLOSE_WAIT until the process closes it), described."""
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    held = []
+    for process in processes:
+        try:
+            sockets = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        held += [f"pid {process.pid}: {s.laddr.ip}:{s.laddr.port} -> {s.raddr.ip}:{s.raddr.port} {s.status}"
+                 for s in sockets if s.raddr and s.raddr.port == port]
+    return held
+
+
 def temp_dir_contents(path: Path) -> list[str]:
     """Everything left under `path`, as relative paths; a missing directory counts as empty."""
     if not path.exists():

@@ -32,6 +32,11 @@ def retry_budget(hints: list[float]) -> Distinction:
                                        f"{waits} Retry-After waits end")
 
 
+# The gateway's first retry waits at least 0.9 s: a failed attempt's connection still open when the
+# next attempt's opens was held at least that long past its end.
+CONNECTION_HELD = Distinction(0.9, "a failed attempt's connection held into the next attempt (0.9 s after it)")
+
+
 def backoff_schedule(schedule: BackoffSchedule) -> Distinction:
     """Backoff errors are relative (a wrong multiplier, initial delay or cap): resolving 10 % of
     the longest delay resolves them; shorter delays are judged with the same absolute widening."""

@@ -35,6 +35,12 @@ class StreamExchange:
     sent_at: float
     ended_at: float
     disconnected: bool = False        # the client hung up on purpose
+    request: bytes = b""              # the body the client sent
+    broken: str | None = None         # the transport error that cut the stream off, if one did
+
+    def request_texts(self) -> list[str]:
+        """The message contents the client sent: what no event may echo."""
+        return message_texts(self.request)
 
     @property
     def done(self) -> bool:
@@ -81,9 +87,10 @@ class StreamExchange:
         return self.events[0].t if self.events else None
 
     def describe(self) -> str:
+        broken = f", then the connection broke ({self.broken})" if self.broken else ""
         if not self.events:
-            return f"HTTP {self.status}: {self.body[:300]!r}"
-        return f"HTTP {self.status}, {len(self.events)} events, text {self.text!r}, error {self.error}"
+            return f"HTTP {self.status}: {self.body[:300]!r}{broken}"
+        return f"HTTP {self.status}, {len(self.events)} events, text {self.text!r}, error {self.error}{broken}"
 
 
 def stream_chat(url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
@@ -99,19 +106,35 @@ def stream_chat(url: str, body: Mapping[str, Any], headers: Mapping[str, str], *
 def _stream(url: str, body: Mapping[str, Any], headers: Mapping[str, str], disconnect_after: int | None,
             timeout: float) -> StreamExchange:
     sent_at = time.monotonic()
+    payload = json.dumps(dict(body)).encode()
     events: list[StreamEvent] = []
     disconnected = False
+    broken: str | None = None
     with httpx.Client(timeout=timeout) as client, \
-            client.stream("POST", url, json=dict(body), headers=dict(headers)) as response:
+            client.stream("POST", url, content=payload,
+                          headers={"content-type": "application/json", **dict(headers)}) as response:
         raw = b""
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             raw = response.read()
         else:
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    events.append(StreamEvent(time.monotonic(), line[5:].strip()))
-                    if disconnect_after is not None and len(events) >= disconnect_after:
-                        disconnected = True
-                        break
+            try:
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(StreamEvent(time.monotonic(), line[5:].strip()))
+                        if disconnect_after is not None and len(events) >= disconnect_after:
+                            disconnected = True
+                            break
+            except httpx.TransportError as exc:  # the server broke the stream off: what came before stands
+                broken = f"{type(exc).__name__}: {exc}"
         status, response_headers = response.status_code, dict(response.headers)
-    return StreamExchange(status, response_headers, tuple(events), raw, sent_at, time.monotonic(), disconnected)
+    return StreamExchange(status, response_headers, tuple(events), raw, sent_at, time.monotonic(), disconnected,
+                          payload, broken)
+
+
+def message_texts(body: bytes) -> list[str]:
+    """The string contents of a chat request body's messages (none when it is not one)."""
+    try:
+        messages = json.loads(body).get("messages") or []
+    except (ValueError, AttributeError):
+        return []
+    return [m["content"] for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]

@@ -25,9 +25,11 @@ def given_latency_beyond(network: ScenarioNetwork, name: str, timing: ScenarioTi
     network.add_toxic(_proxy(name), Latency(latency_ms=int(timing.clock().real(TIMEOUTS.upstream * 1.5) * 1000)))
 
 
-@given(parsers.parse('the network path to provider "{name}" adds latency of a fifth of the upstream timeout'))
+@given(parsers.parse('the network path to provider "{name}" adds latency of half the upstream timeout'))
 def given_latency_within(network: ScenarioNetwork, name: str, timing: ScenarioTiming) -> None:
-    network.add_toxic(_proxy(name), Latency(latency_ms=int(timing.clock().real(TIMEOUTS.upstream / 5) * 1000)))
+    """12.5 s: well inside the 25 s upstream timeout, and well beyond the 5 s connect timeout (a
+    gateway that lets the connect timeout bound the answer too gives up)."""
+    network.add_toxic(_proxy(name), Latency(latency_ms=int(timing.clock().real(TIMEOUTS.upstream / 2) * 1000)))
 
 
 @given(parsers.parse('the network path to provider "{name}" cuts the connection after {count:d} bytes of the reply'))

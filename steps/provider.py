@@ -9,16 +9,19 @@ from contextlib import suppress
 import pytest
 from pytest_bdd import given, parsers
 
-from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
+from harness.fakes import Disconnect, ProviderError, Reply, Stream, Text, script, text_stream
 from harness.fakes.script import split_text
 from harness.errors import WaitTimeout
 from harness.exchange import Exchange
 from harness.history import EventKind, History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint, retry_budget
+from harness.probes import connections_to
+from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, CONNECTION_HELD, backoff_schedule, retry_after_hint,
+                                 retry_budget)
 from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
+from harness.targets import RunningTarget
 from harness.timing import ScenarioTiming, Window
 from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
 from steps.timed import decided, timed_given, timed_then
@@ -123,6 +126,43 @@ def given_stalls(gateway_rig: GatewayRig, name: str) -> None:
     gateway_rig.script(name, script(then=Reply(delay_before_headers=FOREVER)))
 
 
+@given(parsers.parse('provider "{name}" first stalls before answering, afterwards streams "{text}"'))
+def given_stalls_once(gateway_rig: GatewayRig, name: str, text: str) -> None:
+    gateway_rig.script(name, script(Reply(delay_before_headers=FOREVER), then=text_stream(text)))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" resets the connection before answering (?P<count>\d+) times?, '
+                  r'then streams "(?P<text>[^"]*)"$'), converters={"count": int})
+def given_resets(gateway_rig: GatewayRig, name: str, count: int, text: str) -> None:
+    """The request arrives, and the connection is reset (RST) before a byte of the answer."""
+    gateway_rig.script(name, script(*[Disconnect(reset=True)] * count, then=text_stream(text)))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" cuts the connection after its stream headers (?P<count>\d+) times?, '
+                  r'then streams "(?P<text>[^"]*)"$'), converters={"count": int})
+def given_cut_after_headers(gateway_rig: GatewayRig, name: str, count: int, text: str) -> None:
+    """200 and the stream's headers, then the connection closes before any event."""
+    gateway_rig.script(name, script(*[text_stream(text, cut_after=0)] * count, then=text_stream(text)))
+
+
+@given(parsers.re(r'provider "(?P<name>[^"]+)" sends a broken event after its first chunk and keeps the connection '
+                  r'open (?P<count>\d+) times?, then streams "(?P<text>[^"]*)"$'), converters={"count": int})
+def given_broken_then_open(gateway_rig: GatewayRig, name: str, count: int, text: str) -> None:
+    """A stream whose second event is not valid SSE JSON, after which the provider sends nothing
+    more and leaves the connection open: only the gateway can close it."""
+    broken = text_stream(text, 4, malformed_at=1, stall_after=2)
+    gateway_rig.script(name, script(*[broken] * count, then=text_stream(text)))
+
+
+@given(parsers.parse('provider "{name}" streams "{text}" in {chunks:d} chunks, then ends the stream after {after:d} '
+                     'without its end marker'))
+def given_stream_ends_early(gateway_rig: GatewayRig, name: str, text: str, chunks: int, after: int) -> None:
+    """A complete HTTP answer whose stream stops after `after` text events: no OpenAI [DONE] or
+    finish_reason, no Anthropic message_stop, no Gemini finishReason."""
+    pieces = split_text(text, chunks)[:after]
+    gateway_rig.script(name, script(then=Stream(tuple(Text(piece) for piece in pieces))))
+
+
 @given(parsers.parse('provider "{name}" cannot stream and answers "{text}"'))
 def given_cannot_stream(gateway_rig: GatewayRig, name: str, text: str) -> None:
     gateway_rig.provider(name).streaming = False
@@ -220,7 +260,8 @@ def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: flo
 @then(parsers.parse('every request provider "{name}" received asked for a buffered reply'))
 def then_all_buffered(gateway_rig: GatewayRig, name: str) -> None:
     requests = gateway_rig.provider(name).fake.requests
-    assert requests and not any(r.stream for r in requests), [(r.path, r.stream) for r in requests]
+    assert requests and not any(r.stream for r in requests), \
+        f"not every request provider {name} received asked for a buffered reply: {[r.stream for r in requests]}"
 
 
 @timed_then(parsers.parse('the connection from the gateway to provider "{name}" is closed within the cleanup timeout'),
@@ -258,20 +299,49 @@ def given_first_stalls(gateway_rig: GatewayRig, name: str, text: str, chunks: in
 def then_correlation_forwarded(gateway_rig: GatewayRig, name: str, cid: str) -> None:
     requests = gateway_rig.provider(name).fake.requests
     assert requests and all(r.headers.get("x-correlation-id") == cid for r in requests), \
-        [r.headers.get("x-correlation-id") for r in requests]
+        (f"not every request provider {name} received carried the correlation id {cid!r}: "
+         f"{[r.headers.get('x-correlation-id') for r in requests]}")
 
 
-@then(parsers.parse('provider "{name}" never held more than {count:d} connection at a time'))
-def then_max_connections(gateway_rig: GatewayRig, name: str, count: int, history: History) -> None:
+@timed_then(parsers.parse('provider "{name}" never held more than {count:d} connection at a time'), CONNECTION_HELD)
+def then_max_connections(gateway_rig: GatewayRig, name: str, count: int, history: History,
+                         timing: ScenarioTiming) -> None:
+    """From the connections the fake saw open and close. A close reaches the fake through the
+    proxy a little after the gateway made it, so each connection counts as held until its close
+    less the tolerance; one the gateway kept into its next attempt was held a backoff longer."""
+    clock = timing.clock()
     source = gateway_rig.provider(name).fake.source
+    opened = {e.data["connection"]: e.t for e in history.events(EventKind.CONNECTION_OPEN, source)}
+    closed = {e.data["connection"]: e.t for e in history.events(EventKind.CONNECTION_CLOSE, source)}
+    edges = []
+    for connection, start in opened.items():
+        end = closed.get(connection, float("inf")) - clock.tolerance
+        if end > start:
+            edges += [(start, 1), (end, -1)]
     level, peak = 0, 0
-    for event in history.events(source=source):
-        if event.kind == EventKind.CONNECTION_OPEN:
-            level += 1
-            peak = max(peak, level)
-        elif event.kind == EventKind.CONNECTION_CLOSE:
-            level -= 1
-    assert peak <= count, f"provider {name} held {peak} connections at once"
+    for _, step in sorted(edges, key=lambda edge: (edge[0], edge[1])):
+        level += step
+        peak = max(peak, level)
+    assert peak <= count, (f"provider {name} held {peak} connections at once for longer than the "
+                           f"{clock.tolerance * 1000:.1f} ms tolerance: {len(opened)} opened, {len(closed)} closed")
+    decided(clock, CONNECTION_HELD)
+
+
+@then(parsers.parse('the gateway held no connection to provider "{name}" once it answered'))
+def then_no_connection_held(sut: RunningTarget, gateway_rig: GatewayRig, name: str, timing: ScenarioTiming) -> None:
+    """Observed where a leak happens: the gateway's own sockets to the provider's address. A
+    gateway the harness cannot look into (a url target) is judged from the provider's side, which
+    sees a close through the proxy a moment later."""
+    slot = gateway_rig.provider(name)
+    if sut.pid is None:
+        with suppress(WaitTimeout):
+            slot.fake.wait_for_open_connections(0, timeout=timing.clock().tolerance)
+        open_now = slot.fake.open_connections()
+        assert not open_now, f"provider {name} still had {open_now} connection(s) open after the gateway answered"
+        return
+    held = connections_to(sut.pid, slot.proxy.port)
+    assert not held, (f"the gateway still holds {len(held)} connection(s) to provider {name} ({slot.proxy.listen}) "
+                      f"after answering: {held}")
 
 
 @then(parsers.parse('provider "{name}" never received the client\'s token'))

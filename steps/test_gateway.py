@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, when
 
@@ -29,11 +31,12 @@ from harness.breaker_probes import last_answer, Probe
 from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
-from harness.streaming import StreamExchange, stream_chat
+from harness.streaming import StreamExchange, message_texts, stream_chat
 from harness.targets import RunningTarget, TargetSpec
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
-from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
+from steps.common import (assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end,
+                          require_visible_log)
 from steps.timed import decided, timed_then, timed_when
 from steps.checked import then
 
@@ -181,12 +184,6 @@ def when_send_with_field(sut: RunningTarget, api_token: str, field: str, value: 
     return send("POST", _url(sut), json_body=chat_body(**{field: json.loads(value)}), headers=bearer(api_token))
 
 
-@when(parsers.parse("a client sends a chat completion request of {megabytes:d} megabytes"), target_fixture="exchange")
-def when_send_oversize(sut: RunningTarget, api_token: str, megabytes: int) -> Exchange:
-    return send("POST", _url(sut), json_body=chat_body(content="x" * megabytes * 1024 * 1024),
-                headers=bearer(api_token))
-
-
 @when(parsers.parse("a client sends a chat completion request with model {value}"), target_fixture="exchange")
 def when_send_with_model(sut: RunningTarget, api_token: str, value: str) -> Exchange:
     return send("POST", _url(sut), json_body=chat_body(model=json.loads(value)), headers=bearer(api_token))
@@ -197,6 +194,39 @@ def when_send_with_model(sut: RunningTarget, api_token: str, value: str) -> Exch
 def when_send_with_message(sut: RunningTarget, api_token: str, message: str) -> Exchange:
     return send("POST", _url(sut), json_body=chat_body(content=json.loads(f'"{message}"')),
                 headers=bearer(api_token))
+
+
+@when(parsers.parse("a client sends GET {path} to the gateway without a token"), target_fixture="exchange")
+def when_get_without_token(sut: RunningTarget, path: str) -> Exchange:
+    return send("GET", sut.base_url + path)
+
+
+@when("a client sends a chat completion request with the valid token and one more character",
+      target_fixture="exchange")
+def when_send_with_longer_token(sut: RunningTarget, api_token: str) -> Exchange:
+    return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token + "x"))
+
+
+@when(parsers.re(r"a client sends a chat completion request just over the body limit (?P<how>with its Content-Length|"
+                 r"in chunks without a Content-Length)$"), target_fixture="exchange")
+def when_send_just_over(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, how: str,
+                       timing: ScenarioTiming) -> Exchange:
+    """A body one byte longer than the configured limit: declared, or streamed in chunks so that
+    only counting what arrives can tell."""
+    size = gateway_rig.limits.max_body_bytes + 1
+    padding = size - len(json.dumps(chat_body(content="")).encode())
+    body = json.dumps(chat_body(content="x" * padding)).encode()
+    assert len(body) == size
+    headers = {**bearer(api_token), "content-type": "application/json"}
+    if how.startswith("with"):
+        return send("POST", _url(sut), content=body, headers=headers)
+    pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
+    sent_at = time.monotonic()
+    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
+        response = client.post(_url(sut), content=pieces, headers=headers)
+    assert "content-length" not in response.request.headers, "the body went out with a Content-Length"
+    return Exchange("POST", _url(sut), response.status_code, dict(response.headers), response.content, sent_at,
+                    time.monotonic() - sent_at, body)
 
 
 @when("a client sends a chat completion request without a token", target_fixture="exchange")
@@ -232,30 +262,44 @@ def when_read_metrics(sut: RunningTarget, target_spec: TargetSpec, api_token: st
 
 @then(parsers.parse('the client received the text "{text}" and the end of the stream'))
 def then_stream_text(stream_exchange: StreamExchange, text: str) -> None:
-    assert stream_exchange.status == 200, stream_exchange.describe()
-    assert stream_exchange.text == text and stream_exchange.done and stream_exchange.error is None, \
-        stream_exchange.describe()
+    assert stream_exchange.status == 200 and stream_exchange.text == text and stream_exchange.done \
+        and stream_exchange.error is None, f"expected the text {text!r} and the end of the stream: " \
+                                           f"{stream_exchange.describe()}"
 
 
 @then("no error event reached the client")
 def then_no_error_event(stream_exchange: StreamExchange) -> None:
-    assert stream_exchange.error is None, stream_exchange.describe()
+    assert stream_exchange.error is None, f"an error event reached the client: {stream_exchange.describe()}"
 
 
 @then(parsers.parse('the error details carry the partial text "{text}"'))
 def then_partial_text(exchange: Exchange, text: str) -> None:
-    assert error_details(exchange).get("partial_text") == text, exchange.describe()
+    assert error_details(exchange).get("partial_text") == text, \
+        f"expected the partial text {text!r}: {exchange.describe()}"
 
 
-@then(parsers.parse('the error details carry a partial tool call "{name}"'))
-def then_partial_tool_call(exchange: Exchange, name: str) -> None:
-    calls = error_details(exchange).get("partial_tool_calls") or []
-    assert any(call.get("name") == name for call in calls), exchange.describe()
+@then(parsers.parse('the error details carry a partial tool call "{tool}" with the arguments provider "{name}" sent'))
+def then_partial_tool_call(exchange: Exchange, tool: str, gateway_rig: GatewayRig, name: str, history: History,
+                           timing: ScenarioTiming) -> None:
+    """Name and arguments as the provider sent them before it failed (the fake records what its
+    chunks carried when it sees the connection end)."""
+    fake = gateway_rig.provider(name).fake
+    responses = history.wait_for(EventKind.RESPONSE, fake.source, count=len(fake.requests),
+                                 timeout=timing.clock().patience(TIMEOUTS.cleanup))
+    sent = [call for e in responses for call in (e.data.get("content_sent") or {}).get("tool_calls", [])
+            if call["name"] == tool]
+    assert sent, f"provider {name} sent no tool call {tool!r}, so the check says nothing"
+    kept = [call for call in error_details(exchange).get("partial_tool_calls") or [] if call.get("name") == tool]
+    assert kept, f"no partial tool call {tool!r} in the error details: {exchange.describe()}"
+    assert kept[-1].get("arguments") == sent[-1]["arguments"], \
+        (f"the partial tool call {tool!r} carries the arguments {kept[-1].get('arguments')!r}; provider {name} "
+         f"sent {sent[-1]['arguments']!r}")
 
 
 @then(parsers.parse('the completion text is "{text}"'))
 def then_completion_text(exchange: Exchange, text: str) -> None:
-    assert exchange.status == 200 and completion_text(exchange) == text, exchange.describe()
+    assert exchange.status == 200 and completion_text(exchange) == text, \
+        f"expected the completion text {text!r}: {exchange.describe()}"
 
 
 @timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT)
@@ -318,14 +362,17 @@ def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, own: 
 @then(parsers.parse('the error details say provider is "{name}" and upstream_status is {status:d}'))
 def then_details_provider(exchange: Exchange, name: str, status: int) -> None:
     details = error_details(exchange)
-    assert (details.get("provider"), details.get("upstream_status")) == (name, status), details
+    assert (details.get("provider"), details.get("upstream_status")) == (name, status), \
+        (f"details.provider {details.get('provider')!r} and details.upstream_status "
+         f"{details.get('upstream_status')!r}, expected provider is {name!r} and upstream_status is {status}")
 
 
 @then(parsers.parse('one of them was rejected with "{code}" and the other received "{text}"'))
 def then_one_rejected_one_served(exchanges: list[Exchange], code: str, text: str) -> None:
     rejected = [e for e in exchanges if e.status == vocabulary()[code].status]
     served = [e for e in exchanges if e.status == 200 and completion_text(e) == text]
-    assert len(rejected) == 1 and len(served) == 1, [e.describe() for e in exchanges]
+    assert len(rejected) == 1 and len(served) == 1, \
+        f"expected one rejected and one served: {[e.describe() for e in exchanges]}"
     assert error_code(rejected[0]) == code, rejected[0].describe()
 
 
@@ -339,3 +386,91 @@ def then_metric_sum(sut: RunningTarget, target_spec: TargetSpec, api_token: str,
 @timed_then(parsers.parse("the gateway exits within the cleanup timeout"), CLEANUP)
 def then_exits_in_time(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
     assert_exits_within_cleanup(sut, timing.clock(), history, "gateway exit within the cleanup timeout")
+
+
+@then("the error details name the configured body limit in max_bytes")
+def then_max_bytes(exchange: Exchange, gateway_rig: GatewayRig) -> None:
+    limit = gateway_rig.limits.max_body_bytes
+    assert error_details(exchange).get("max_bytes") == limit, \
+        f"details.max_bytes is {error_details(exchange).get('max_bytes')!r}, the configured limit {limit}"
+
+
+@then(parsers.parse('provider "{name}" received the message unchanged'))
+def then_message_unchanged(exchange: Exchange, gateway_rig: GatewayRig, name: str) -> None:
+    """Whatever the wire format, the content the client sent is one of the strings the provider got."""
+    sent = message_texts(exchange.request)
+    requests = gateway_rig.provider(name).fake.requests
+    assert sent and requests, "nothing was sent or received, so the check says nothing"
+    for request in requests:
+        received = list(_strings(request.json))
+        missing = [text for text in sent if text not in received]
+        assert not missing, f"provider {name} did not receive the message unchanged: sent {missing[0]!r}, " \
+                            f"received {[t for t in received if len(t) > 3]}"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@then(parsers.parse('the text the client received is a prefix of what provider "{name}" sent, nothing repeated'))
+def then_prefix_of_sent(stream_exchange: StreamExchange, gateway_rig: GatewayRig, name: str, history: History,
+                        timing: ScenarioTiming) -> None:
+    """What reached the client is the start of one answer the provider sent (the fake records what
+    each answer's chunks carried): a chunk repeated, dropped or replayed from a retry is not."""
+    fake = gateway_rig.provider(name).fake
+    responses = history.wait_for(EventKind.RESPONSE, fake.source, count=len(fake.requests),
+                                 timeout=timing.clock().patience(TIMEOUTS.cleanup))
+    sent = [e.data["content_sent"]["text"] for e in responses if "content_sent" in e.data]
+    received = stream_exchange.text
+    assert received, f"no text reached the client, so the check says nothing: {stream_exchange.describe()}"
+    assert any(text.startswith(received) for text in sent), \
+        (f"the text the client received, {received!r}, is not a prefix of what provider {name} sent ({sent}): "
+         f"repeated, reordered or altered")
+
+
+@then("no stream event contains the request's content")
+def then_stream_keeps_request(stream_exchange: StreamExchange) -> None:
+    texts = stream_exchange.request_texts()
+    assert texts, "the request carried no message content, so the check says nothing"
+    for text in texts:
+        leaked = [e.data for e in stream_exchange.events if text in e.data]
+        assert not leaked, f"a stream event the client received contains the request's content {text!r}: {leaked[0]}"
+
+
+@then(parsers.parse('the gateway log contains neither the client\'s token, nor provider "{name}"\'s API key, nor the '
+                    'request\'s content'))
+def then_log_keeps_secrets(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
+                           exchange: Exchange) -> None:
+    require_visible_log(sut)
+    log = sut.log_text()
+    assert api_token not in log, "the gateway log contains the client's token"
+    assert gateway_rig.provider(name).api_key not in log, f"the gateway log contains provider {name}'s API key"
+    for text in message_texts(exchange.request):
+        assert text not in log, f"the gateway log contains the request's content {text!r}"
+
+
+@timed_then(parsers.parse('the queued request reached provider "{name}" only once the first had timed out'),
+            UPSTREAM_TIMEOUT)
+def then_queued_waited(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
+    """The first request stalled after its first chunk and held the only slot until the upstream
+    timeout; the queued one must reach the provider then, not before (and not after the request
+    timeout its client is waiting out)."""
+    clock = timing.clock()
+    times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    assert len(times) == 2, f"provider {name} received {len(times)} request(s), expected the first and the queued one"
+    waited = times[1] - times[0]
+    window = clock.window(TIMEOUTS.upstream, TIMEOUTS.request)
+    record_check(history, window_check(f'the queued request reaching provider "{name}", after the first',
+                                       "queued request arrived", waited, window.low, window.high, note=clock.note()))
+    assert waited >= window.low, (f"the queued request reached provider {name} {waited:.3f} s after the first, before "
+                                  f"the first timed out ({window.low:.3f} s at the earliest)")
+    assert waited <= window.high, (f"the queued request reached provider {name} {waited:.3f} s after the first, "
+                                   f"after the request timeout ({window.high:.3f} s)")
+    decided(clock, UPSTREAM_TIMEOUT)

@@ -34,9 +34,14 @@ def reference_target_text(profile: str, suffix: str) -> str:
                   lambda m: f'template_file = "{DEFAULT_TARGETS[profile].parent / m.group(1)}"', text, flags=re.M)
 
 
-def defect_target(tmp_path: Path, profile: str, defect: str) -> Path:
-    """The reference target file, renamed and started with `--defect NAME`."""
+def defect_target(tmp_path: Path, profile: str, defect: str, readiness_status: int | None = None) -> Path:
+    """The reference target file, renamed and started with `--defect NAME` (and, for a defect whose
+    readiness route answers otherwise once it is up, that status)."""
     text = reference_target_text(profile, defect)
+    if readiness_status is not None:
+        text, replaced = re.subn(r"^(\[readiness\][^\[]*?^status = )\d+", rf"\g<1>{readiness_status}", text, count=1,
+                                 flags=re.M | re.S)
+        assert replaced, "the reference target file has no [readiness] status to replace"
     for module in (f"reference.{profile}", f"reference.{profile}.cli"):  # the daemon, and a CLI if any
         text = text.replace(f'["{{{{ python }}}}", "-m", "{module}",',
                             f'["{{{{ python }}}}", "-m", "{module}", "--defect", "{defect}",')

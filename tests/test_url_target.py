@@ -122,7 +122,7 @@ def results(verdict: dict[str, Any], *clause_ids: str) -> set[str]:
 STATEFUL = ("GW-BREAKER-001", "GW-BREAKER-008", "GW-RETRY-004", "GW-OBS-003", "GW-TIMEOUT-001")
 # What no fixed deployment can show: limits or a streaming flag set per scenario.
 NEEDS_A_STARTED_GATEWAY = {"GW-LIMIT-001", "GW-LIMIT-002", "GW-LIMIT-003", "GW-LIMIT-004", "GW-LIMIT-005",
-                           "GW-HEALTH-002", "GW-FALLBACK-001"}
+                           "GW-HEALTH-002", "GW-FALLBACK-001", "GW-TIMEOUT-005"}
 # Fallback rows across provider kinds (anthropic to gemini, gemini to openai, openai to anthropic):
 # none of the four chains above runs them, so these clauses stay unverified here.
 MIXED_CHAINS = {"GW-FALLBACK-003", "GW-OBS-005"}
@@ -184,7 +184,7 @@ def test_without_a_reset_request_the_scenarios_that_need_a_fresh_instance_skip_w
     assert results(verdict, *STATEFUL) == {"not verified"}
     fresh = "declares no [url] reset request to put it back to its start state"
     assert any(fresh in reason for reason in verdict["clauses"]["GW-BREAKER-001"]["reasons"])
-    assert results(verdict, "GW-AUTH-004", "GW-INPUT-005") == {"passed"}
+    assert results(verdict, "GW-AUTH-001", "GW-INPUT-005") == {"passed"}
     # One chain verifies a clause only where every row of it fits the chain: its other rows skip.
     assert verdict["scenarios"]["features/gateway/streaming.feature:8 [openai]"]["outcome"] == "passed"
     assert results(verdict, "GW-STREAM-001") == {"not verified"}

@@ -33,21 +33,29 @@ Feature: Bad input
       | tools       | "all of them"    |
 
   @GW-INPUT-003
-  Scenario: An oversize body is rejected with 413
-    When a client sends a chat completion request of 3 megabytes
+  Scenario Outline: A body one byte over the limit is rejected with 413, sent <how>
+    When a client sends a chat completion request just over the body limit <how>
     Then the response is an error envelope with code "PAYLOAD_TOO_LARGE"
+    And the error details name the configured body limit in max_bytes
     And provider "primary" received 0 requests
 
-  @GW-INPUT-004
+    Examples:
+      | how                               |
+      | with its Content-Length           |
+      | in chunks without a Content-Length |
+
+  @GW-INPUT-004 @GW-ENV-003
   Scenario Outline: A hostile model name is refused without echoing it
     When a client sends a chat completion request with model <value>
     Then the response is an error envelope with code "VALIDATION_ERROR"
     And the response does not contain <value>
+    And provider "primary" received 0 requests
     And the gateway is still healthy
 
     Examples:
       | value                                  |
       | "../../etc/passwd"                      |
+      | "m/../../etc/passwd"                    |
       | "m; rm -rf /"                           |
       | "m\u0000null"                           |
       | "$(curl evil)"                          |
@@ -58,6 +66,7 @@ Feature: Bad input
   Scenario: Hostile strings in message content are carried, not executed, and nothing crashes
     When a client sends a chat completion request with the message "'; DROP TABLE users; -- \u202e $(reboot) \u0000 %s%s%n"
     Then the response status is 200
+    And provider "primary" received the message unchanged
     And the gateway is still healthy
 
   @GW-INPUT-006

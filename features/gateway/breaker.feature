@@ -9,7 +9,7 @@ Feature: A circuit breaker per provider
   Background:
     Given provider "primary" speaks the openai wire format
 
-  @GW-BREAKER-001 @GW-BREAKER-003 @GW-BREAKER-004 @GW-BREAKER-007
+  @GW-BREAKER-001 @GW-BREAKER-003 @GW-BREAKER-004 @GW-BREAKER-007 @GW-VOC-003
   Scenario: Five failed operations open the breaker and the provider sees no more requests
     Given provider "primary" always answers 503 with header "retry-after-ms: 1"
     When a client sends 5 chat completion requests one after another
@@ -20,11 +20,16 @@ Feature: A circuit breaker per provider
     And provider "primary" received 30 requests
 
   @GW-BREAKER-002
-  Scenario: Client errors do not count against the breaker
-    Given provider "primary" always answers 400
+  Scenario Outline: Client errors (<status>) do not count against the breaker
+    Given provider "primary" always answers <status>
     When a client sends 6 chat completion requests one after another
     Then provider "primary" received 6 requests
-    And every response was an error envelope with code "VALIDATION_ERROR"
+    And every response was an error envelope with code "<code>"
+
+    Examples:
+      | status | code             |
+      | 400    | VALIDATION_ERROR |
+      | 401    | BAD_GATEWAY      |
 
   @GW-BREAKER-004
   Scenario: After the cooldown one trial passes and a success closes the breaker
@@ -42,7 +47,7 @@ Feature: A circuit breaker per provider
     Then provider "primary" received 30 requests during the 5 calls and none during the one after them
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
-  @GW-BREAKER-005
+  @GW-BREAKER-005 @GW-HEALTH-002
   Scenario: A failed trial reopens the breaker for another cooldown
     Given provider "primary" always answers 503 with header "retry-after-ms: 1"
     When a client sends 5 chat completion requests one after another
@@ -51,6 +56,8 @@ Feature: A circuit breaker per provider
     And a client sends a chat completion request
     Then provider "primary" received 36 requests
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    # Health is exempt from upstream state: an open breaker leaves it at 200.
+    And the gateway is still healthy
 
   @GW-BREAKER-006
   Scenario: While the half-open trial runs, other calls are rejected

@@ -77,3 +77,11 @@ Feature: Classifying upstream failures
     When a client sends a chat completion request
     Then the response status is 200
     And provider "primary" received 2 requests
+
+  @GW-RETRY-011
+  Scenario: A connection reset before the response is retried
+    Given provider "primary" speaks the openai wire format
+    And provider "primary" resets the connection before answering 2 times, then streams "Hello"
+    When a client sends a chat completion request
+    Then the completion text is "Hello"
+    And provider "primary" received 3 requests

@@ -19,7 +19,7 @@ Feature: The error envelope and the vocabulary
     When a client sends a chat completion request
     Then the response carries a generated correlation id in its header and its error
 
-  @GW-VOC-001 @GW-VOC-002 @GW-VOC-003 @fresh-instance
+  @GW-VOC-001 @GW-VOC-002 @GW-VOC-003 @GW-VOC-004 @fresh-instance
   Scenario Outline: A <status> from the provider is reported with the vocabulary's status, details and Retry-After
     Given provider "primary" always answers <status> with header "retry-after-ms: 1"
     When a client sends a chat completion request
@@ -33,12 +33,13 @@ Feature: The error envelope and the vocabulary
       | 529    | SERVICE_UNAVAILABLE | 503           |
       | 500    | BAD_GATEWAY         | 502           |
       | 504    | BAD_GATEWAY         | 502           |
+      | 400    | VALIDATION_ERROR    | 400           |
 
   @GW-VOC-007 @fresh-instance
   Scenario: A provider's failure names the provider and its last status
-    Given provider "primary" always answers 502 with header "retry-after-ms: 1"
+    Given provider "primary" always answers 500 with header "retry-after-ms: 1"
     When a client sends a chat completion request
-    Then the error details say provider is "primary" and upstream_status is 502
+    Then the error details say provider is "primary" and upstream_status is 500
 
   @GW-ENV-006
   Scenario: A known route with a method it does not serve answers 405 in the envelope

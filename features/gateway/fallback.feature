@@ -72,6 +72,16 @@ Feature: Fallbacks
     Then the response is an error envelope with code "RATE_LIMITED"
     And provider "secondary" received 6 requests
 
+  @GW-STREAM-006 @feature-streaming @feature-provider_fallback
+  Scenario: A stream cut after its first byte is not sent to the next provider
+    Given provider "primary" speaks the openai wire format
+    And provider "secondary" speaks the openai wire format
+    And provider "primary" streams "Hello brave new world" in 4 chunks, then cuts the connection after 2
+    And provider "secondary" streams "From the fallback"
+    When a client streams a chat completion
+    Then provider "secondary" received 0 requests
+    And the stream ended with an error event with code "STREAM_INTERRUPTED"
+
   @GW-FALLBACK-005
   Scenario: A client error from the first provider is not passed to the next
     Given provider "primary" speaks the openai wire format

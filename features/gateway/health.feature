@@ -4,7 +4,7 @@ Feature: Gateway health and unknown routes
   know is reported in the error envelope rather than as a bare page.
 
   @GW-HEALTH-001
-  Scenario: The health route answers while the gateway is up
+  Scenario: The health route answers without a token while the gateway is up
     Given the gateway is running
     When a client calls the gateway's health route without a token
     Then the response status is 200

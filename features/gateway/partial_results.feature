@@ -32,7 +32,7 @@ Feature: Partial results survive a failure
     When a client sends a chat completion request
     Then the response is an error envelope with code "GATEWAY_TIMEOUT"
     And the error details carry the partial text "Let me check"
-    And the error details carry a partial tool call "get_weather"
+    And the error details carry a partial tool call "get_weather" with the arguments provider "primary" sent
 
     Examples:
       | kind      |

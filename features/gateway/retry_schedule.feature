@@ -37,13 +37,14 @@ Feature: The retry schedule
     Then provider "primary" received 3 requests
     And the response is an error envelope with code "SERVICE_UNAVAILABLE"
 
-  @GW-OBS-002
-  Scenario: Every retry is logged with its attempt number and the correlation id
+  @GW-OBS-002 @GW-ENV-003
+  Scenario: Every retry is logged with its attempt number and the correlation id, and no secret
     Given provider "primary" speaks the openai wire format
     And provider "primary" answers 503 2 times, then streams "Hello"
     When a client sends a chat completion request with correlation id "corr-retry-log-1"
     Then the gateway log has a line with "attempt 2/6" and "corr-retry-log-1"
     And the gateway log has a line with "attempt 3/6" and "corr-retry-log-1"
+    And the gateway log contains neither the client's token, nor provider "primary"'s API key, nor the request's content
 
   @slow @GW-RETRY-004
   Scenario: At time scale 1 the real schedule holds: 1, 2, 4, 8, 16 seconds, each within 10 percent

@@ -68,20 +68,35 @@ class Routed:
     reply: str                          # what was chosen, for the history
     attempt: int | None = None          # 1-based count of scripted requests since set_script
     stream: bool = False
+    # What the first n chunks of the plan carried (a provider's text and tool calls), recorded
+    # with the outcome, so a step can compare what a client got with what was really sent.
+    content_sent: Callable[[int], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
+    """A request as the fake received it. Headers and query are kept as sent, secrets included, so
+    steps can judge which credentials reached the fake; they stay out of the repr, and whatever is
+    written to reports or evidence uses the redacted views."""
+
     t: float
     method: str
     path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]          # secrets redacted
+    query: Mapping[str, str] = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
     json: Any
     stream: bool
     attempt: int | None
     reply: str
     connection: int | None
+
+    @property
+    def redacted_headers(self) -> dict[str, str]:
+        return redact(self.headers)
+
+    @property
+    def redacted_query(self) -> dict[str, str]:
+        return redact(self.query, SECRET_QUERY)
 
 
 def json_plan(status: int, body: object, headers: Mapping[str, str] | None = None,
@@ -188,16 +203,16 @@ class FakeServer:
                                       stream=routed.stream, connection=connection)
         with self._lock:
             self._requests.append(RecordedRequest(
-                event.t, request.method, request.path, redact(request.query, SECRET_QUERY),
-                redact(request.headers),
+                event.t, request.method, request.path, dict(request.query), dict(request.headers),
                 request.json(), routed.stream, routed.attempt, routed.reply, connection))
         started = event.t
 
         def report(status: int | None, outcome: str, sent: int, silent_since: float | None = None) -> None:
+            content = {} if routed.content_sent is None else {"content_sent": dict(routed.content_sent(sent))}
             self._recorder.record(EventKind.RESPONSE, self.source, path=request.path, attempt=routed.attempt,
                                   status=status, outcome=outcome, chunks_sent=sent,
                                   duration=time.monotonic() - started,
-                                  silent_since=silent_since)
+                                  silent_since=silent_since, **content)
 
         gone = asyncio.Event()
         watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))

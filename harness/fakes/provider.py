@@ -7,7 +7,8 @@ takes the script's next reply, rendered in the mode the client asked for (stream
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from harness.fakes.anthropic import AnthropicWire
 from harness.fakes.core import Chunk, FakeServer, Incoming, Plan, Routed, json_plan
@@ -20,6 +21,9 @@ from harness.fakes.script import (
     Script,
     ScriptReply,
     Stream,
+    StreamEvent,
+    Text,
+    ToolCall,
     Transfer,
     text_stream,
 )
@@ -27,6 +31,7 @@ from harness.fakes.wire import Call, Content, WireFormat, aggregate
 from harness.history import Recorder
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
+BROKEN_JSON = b'{"id": "broken", "choices": [{"message": {"content": "Hel'   # cut off mid-value
 WIRES: dict[str, type[OpenAIWire | AnthropicWire | GeminiWire]] = {
     "openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
 
@@ -56,7 +61,8 @@ class FakeProvider(FakeServer):
             headers = self.wire.response_headers(denied.status)
             return Routed(json_plan(denied.status, denied.body, headers), "auth failed", None, call.stream)
         attempt, reply = self.next_reply()
-        return Routed(render(self.wire, reply, call), reply.describe(), attempt, call.stream)
+        plan = render(self.wire, reply, call)
+        return Routed(plan, reply.describe(), attempt, call.stream, content_sent(reply, call, plan))
 
 
 def render(wire: WireFormat, reply: ScriptReply, call: Call) -> Plan:
@@ -68,6 +74,30 @@ def render(wire: WireFormat, reply: ScriptReply, call: Call) -> Plan:
     if isinstance(reply, Stream):
         return _render_stream(wire, reply, call) if call.stream else _render_buffered(wire, reply, call)
     raise TypeError(f"a provider cannot answer with {reply!r}")
+
+
+def content_sent(reply: ScriptReply, call: Call, plan: Plan) -> Callable[[int], Mapping[str, Any]] | None:
+    """The text and tool calls the first n chunks of `plan` carried: for a stream, the content
+    events written whole (a malformed one carries nothing); for one JSON answer, all of it once
+    its one chunk was written."""
+    if isinstance(reply, Stream) and call.stream:
+        events = [None if index == reply.malformed_at else event for index, event in enumerate(reply.events)]
+        return lambda n: _content(events[:n])
+    if isinstance(reply, Stream) and plan.chunks and plan.status < 400 and reply.malformed_at is None:
+        return lambda n: _content(list(reply.events) if n else [])
+    if isinstance(reply, Reply) and reply.status < 400 and reply.body is None:
+        return lambda n: _content([Text(reply.text)] if n else [])
+    return None
+
+
+def _content(events: list[StreamEvent | None]) -> Mapping[str, Any]:
+    text = "".join(e.text for e in events if isinstance(e, Text))
+    calls: dict[int, dict[str, str]] = {}
+    for event in events:
+        if isinstance(event, ToolCall):
+            call = calls.setdefault(event.index, {"name": event.name, "arguments": ""})
+            call["arguments"] += event.arguments
+    return {"text": text, "tool_calls": [calls[i] for i in sorted(calls)]}
 
 
 def _render_reply(wire: WireFormat, reply: Reply, call: Call) -> Plan:
@@ -100,6 +130,11 @@ def _render_buffered(wire: WireFormat, stream: Stream, call: Call) -> Plan:
     """A stream asked for without `stream: true`: one JSON answer, or the fault that would have
     struck before the stream's end."""
     length = len(stream.events)
+    if stream.malformed_at is not None and stream.malformed_at < length:
+        # A broken answer, framed whole: the connection stays usable, the JSON is not.
+        return Plan(stream.status, {**wire.response_headers(stream.status), "content-type": "application/json",
+                                    "content-length": str(len(BROKEN_JSON))},
+                    (Chunk(BROKEN_JSON),), stream.delay_before_headers)
     if stream.cut_after is not None and stream.cut_after < length:
         return Plan(disconnect=True, reset=stream.reset, delay_before_headers=stream.delay_before_headers)
     if stream.stall_after is not None and stream.stall_after <= length:

@@ -75,6 +75,11 @@ class CircuitBreaker:
         if self.failures >= self.settings.threshold and self.opened_at is None:
             self.opened_at = self.clock.now()
 
+    def attempt_failed(self, admission: Admission) -> bool:
+        """One attempt of an operation failed; whether the operation may go on retrying. The
+        breaker counts operations, not attempts, so a retry schedule is never cut short."""
+        return True
+
     def neutral(self, admission: Admission) -> None:
         """An operation that says nothing about the upstream's health (a client error, a cancelled call)."""
         if admission.trial:

@@ -21,6 +21,10 @@ class Defect(Generic[C]):
     clauses: tuple[str, ...]
     components: C
     assertion: str = ""     # a regex the catching scenario's failure message must match: the check meant to catch it
+    # What the defect's readiness route answers once it is up, when that is not the target file's
+    # status (a health route behind the token): its defect run's target file says so, as the
+    # target file of such an implementation would, so that it starts and its scenarios judge it.
+    readiness_status: int | None = None
 
 
 def components_for(defects: Mapping[str, Defect[C]], name: str | None, clean: Callable[[], C]) -> C:

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         app = build_app(raw, args.time_scale, parts)
     except (ValueError, TypeError) as exc:
         parser.error(f"--config {args.config}: {exc}")
-    serve(app, args.host, args.port, shutdown_budget=parse_config(raw).timeouts.cleanup * args.time_scale)
+    serve(app, args.host, args.port, shutdown_budget=parts.shutdown_budget(parse_config(raw), args.time_scale))
     return 0
 
 

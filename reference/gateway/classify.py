@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Where a connection failed: reaching the provider, after the request went out but before any
+# answer (a reset), or in the middle of a streamed answer.
+CONNECT, BEFORE_RESPONSE, MID_STREAM = "connect", "before response", "mid-stream"
 
 
 class Category(StrEnum):
@@ -37,7 +40,8 @@ class Classifier:
             return Classification(category, override == "true")
         return Classification(category, transient)
 
-    def connection_failure(self) -> Classification:
+    def connection_failure(self, phase: str = CONNECT) -> Classification:
+        """Refused, reset or broken connections are transient wherever they happen."""
         return Classification(Category.TRANSIENT, True)
 
     def provider_error(self, retryable: bool) -> Classification:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from reference.gateway.classify import Classification, Classifier
+from reference.gateway.classify import BEFORE_RESPONSE, CONNECT, MID_STREAM, Classification, Classifier
 from reference.gateway.config import ProviderConfig, Timeouts
 from reference.gateway.wire import WIRES
-from reference.gateway.wire.base import MalformedStream, read_sse
+from reference.gateway.wire.base import MalformedStream, Wire, read_sse
 from reference.gateway.wire.events import ChatRequest, Event, Finish, ProviderStreamError, Transcript
 
 CANNOT_STREAM_MARKERS = ("cannot use tools with stream", "streaming is not supported", "stream not supported")
@@ -35,30 +35,41 @@ class AttemptFailed(Exception):
 
 class UpstreamCall:
     def __init__(self, client: httpx.AsyncClient, provider: ProviderConfig, chat: ChatRequest, stream: bool,
-                 timeouts: Timeouts, scale: float, classifier: Classifier, correlation_id: str) -> None:
+                 timeouts: Timeouts, scale: float, classifier: Classifier, correlation_id: str,
+                 wire: Wire | None = None, transcript: Transcript | None = None) -> None:
         self.provider, self.chat, self.stream = provider, chat, stream
-        self.wire = WIRES[provider.kind]
+        self.wire = wire or WIRES[provider.kind]
         self.classifier = classifier
-        self.transcript = Transcript()
+        self.transcript = transcript or Transcript()
         self.correlation_id = correlation_id
+        self.timeouts, self.scale = timeouts, scale
         self._client = client
-        self._timeout = httpx.Timeout(timeouts.upstream * scale, connect=timeouts.connect * scale)
         self._response: httpx.Response | None = None
         self._events: AsyncIterator[Event] | None = None
+
+    def timeout(self) -> httpx.Timeout:
+        """The upstream timeout bounds the wait for the response and every gap between chunks."""
+        return httpx.Timeout(self.timeouts.upstream * self.scale, connect=self.timeouts.connect * self.scale)
+
+    def headers(self, wire_headers: Mapping[str, str]) -> dict[str, str]:
+        """The provider's own credentials and the correlation id; nothing the client sent."""
+        return {**wire_headers, "x-correlation-id": self.correlation_id}
 
     async def open(self) -> None:
         """Send the request; fail with AttemptFailed unless the provider answers 2xx."""
         request = self.wire.request(self.provider, self.chat, self.stream)
-        headers = {**request.headers, "x-correlation-id": self.correlation_id}
         try:
-            self._response = await self._client.send(
-                self._client.build_request("POST", request.url, json=request.body, headers=headers,
-                                           timeout=self._timeout), stream=True)
+            built = self._client.build_request("POST", request.url, json=request.body,
+                                               headers=self.headers(request.headers), timeout=self.timeout())
+            self._response = await self._client.send(built, stream=True)
         except httpx.TimeoutException as exc:
             raise self._transport_failure(exc) from None
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:
             raise AttemptFailed(f"{self.provider.name}: {type(exc).__name__}",
-                                self.classifier.connection_failure()) from None
+                                self.classifier.connection_failure(CONNECT)) from None
+        except httpx.HTTPError as exc:  # the connection broke after the request went out, before an answer
+            raise AttemptFailed(f"{self.provider.name}: {type(exc).__name__} before a response",
+                                self.classifier.connection_failure(BEFORE_RESPONSE)) from None
         if self._response.status_code >= 400:
             raise await self._status_failure(self._response)
 
@@ -92,20 +103,25 @@ class UpstreamCall:
             raise self._transport_failure(exc) from None
         except (httpx.HTTPError, MalformedStream, ValueError) as exc:
             raise AttemptFailed(f"{self.provider.name} stream broke: {type(exc).__name__}",
-                                self.classifier.connection_failure(), transcript=self.transcript) from None
+                                self.classifier.connection_failure(MID_STREAM), transcript=self.transcript) from None
 
     def _transport_failure(self, exc: httpx.TimeoutException) -> AttemptFailed:
         if isinstance(exc, httpx.ConnectTimeout):
-            return AttemptFailed(f"{self.provider.name}: connect timeout", self.classifier.connection_failure())
+            return AttemptFailed(f"{self.provider.name}: connect timeout",
+                                 self.classifier.connection_failure(CONNECT))
         return AttemptFailed(f"{self.provider.name}: no answer within the upstream timeout",
                              self.classifier.deadline(), transcript=self.transcript)
 
     async def _status_failure(self, response: httpx.Response) -> AttemptFailed:
-        body = (await response.aread())[:2048].decode("utf-8", "replace").lower()
+        body = (await response.aread())[:2048].decode("utf-8", "replace")
         headers = {k.lower(): v for k, v in response.headers.items()}
         return AttemptFailed(f"{self.provider.name} answered HTTP {response.status_code}",
                              self.classifier.status(response.status_code, headers), response.status_code,
-                             headers, cannot_stream=self.stream and any(m in body for m in CANNOT_STREAM_MARKERS))
+                             headers, cannot_stream=self.stream and self.refuses_streaming(body))
+
+    def refuses_streaming(self, body: str) -> bool:
+        """Whether an error body says the provider cannot stream this request (any letter case)."""
+        return any(marker in body.lower() for marker in CANNOT_STREAM_MARKERS)
 
     async def close(self) -> None:
         if self._events is not None:

@@ -114,7 +114,7 @@ def test_a_hub_with_a_token_rejects_other_callers(make_hub: Callable[..., SyncHu
     url = hub.url + "/api/models/acme/tiny-llama"
     assert client.get(url).status_code == 401
     assert client.get(url, headers={"authorization": "Bearer hf_secret"}).status_code == 200
-    assert hub.requests[1].headers["authorization"] == "[REDACTED]"
+    assert hub.requests[1].redacted_headers["authorization"] == "[REDACTED]"
 
 
 def test_byte_faults_apply_to_metadata_too(make_hub: Callable[..., SyncHub],

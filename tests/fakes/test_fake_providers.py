@@ -172,15 +172,16 @@ def test_gemini_429_carries_retry_info_from_retry_after(make_provider: Callable[
     assert error["code"] == 429 and error["details"][0]["retryDelay"] == "37s"
 
 
-def test_requests_are_recorded_with_secrets_redacted(make_provider: Callable[..., SyncProvider],
+def test_requests_are_recorded_as_sent_and_shown_with_secrets_redacted(make_provider: Callable[..., SyncProvider],
                                                      client: httpx.Client, history: History) -> None:
     provider = make_provider("gemini", name="g1")
     provider.set_script(statuses(500, 200))
     post(client, provider, "gemini", stream=True)
     client.post(provider.url + CASES["gemini"].path + f"?key={KEY}", json={})
     first, second = provider.requests
-    assert first.headers["x-goog-api-key"] == REDACTED and first.stream and first.attempt == 1
-    assert second.query["key"] == REDACTED and not second.stream and second.attempt == 2
+    assert first.redacted_headers["x-goog-api-key"] == REDACTED and first.stream and first.attempt == 1
+    assert second.redacted_query["key"] == REDACTED and not second.stream and second.attempt == 2
+    assert first.headers["x-goog-api-key"] == KEY and second.query["key"] == KEY  # as sent, for the steps
     assert first.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     requests = history.events(EventKind.REQUEST, "provider:g1")
     assert [e.data["attempt"] for e in requests] == [1, 2] and requests[0].data["reply"] == "reply 500"

@@ -49,6 +49,7 @@ def test_cut_after_closes_the_connection_mid_body(make_provider: Callable[..., S
     history.wait_for(EventKind.RESPONSE, "provider:p1", timeout=5)
     assert outcomes(history) == ["cut"]
     assert history.events(EventKind.RESPONSE)[0].data["chunks_sent"] == 2
+    assert history.events(EventKind.RESPONSE)[0].data["content_sent"] == {"text": "Hello wo", "tool_calls": []}
 
 
 def test_a_reset_cut_ends_the_stream_with_a_transport_error(make_provider: Callable[..., SyncProvider],
@@ -208,3 +209,15 @@ def test_the_wrong_key_is_not_an_attempt_even_while_stalling(make_provider: Call
     case = CASES["openai"]
     response = client.post(provider.url + case.path, json=case.body(True), headers=case.headers("nope"))
     assert response.status_code == 401 and provider.requests[0].reply == "auth failed"
+
+
+def test_the_content_sent_before_a_stall_is_recorded_with_tool_calls(make_provider: Callable[..., SyncProvider],
+                                                                    client: httpx.Client, history: History) -> None:
+    provider = make_provider("openai")
+    provider.set_script(script(text_stream("Hi", 1, tool_calls=[("get_weather", '{"city": "Paris"}')],
+                                           stall_after=3)))
+    events, error = read_stream(client, provider, "openai", timeout=httpx.Timeout(10, read=0.3))
+    assert isinstance(error, httpx.ReadTimeout) and streamed_text("openai", events) == "Hi"
+    (response,) = history.wait_for(EventKind.RESPONSE, "provider:p1", timeout=5)
+    assert response.data["content_sent"] == {"text": "Hi", "tool_calls": [{"name": "get_weather",
+                                                                           "arguments": '{"city": "Paris"}'}]}

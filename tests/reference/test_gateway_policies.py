@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 
@@ -47,8 +48,11 @@ def test_computed_delays_follow_the_formula_with_ten_percent_jitter() -> None:
 
 def test_the_fixed_jitter_defects_repeat_their_delays_on_every_call() -> None:
     bases = [1, 2, 4, 8, 16]
-    seeded = SeededPerCall(RetrySettings(), random.Random())
-    calls = [[seeded.decide(attempt, 0.0, {}).delay for attempt in range(1, 6)] for _ in range(3)]
+    seeded = RetryPolicy(RetrySettings(), SeededPerCall())   # one policy; each call is its own asyncio task
+
+    async def one_call() -> list[float]:
+        return [seeded.decide(attempt, 0.0, {}).delay for attempt in range(1, 6)]
+    calls = [asyncio.run(one_call()) for _ in range(3)]
     assert calls[0] == calls[1] == calls[2]
     assert len({round(d / b, 9) for d, b in zip(calls[0], bases, strict=True)}) == 5   # random-looking factors
     constant = ConstantFactor(RetrySettings(), random.Random())

@@ -37,12 +37,12 @@ class Wire(Protocol):
 
 
 async def read_sse(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
-    event, data = "", []
+    event, data = "", list[str]()
     async for line in lines:
         if line == "":
             if data:
                 yield SseEvent(event or "message", "\n".join(data))
-            event, data = "", []
+            event, data = "", list[str]()
         elif line.startswith(":"):
             continue
         elif line.startswith("event:"):

@@ -43,6 +43,8 @@ class ChatRequest:
     temperature: float | None = None
     tools: tuple[dict[str, Any], ...] = ()
     stream: bool = False
+    # The client's own request headers (its token among them): never forwarded to a provider.
+    client_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -27,6 +27,9 @@ class OpenAIWire:
                                {"authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}, body)
 
     async def stream_events(self, sse: AsyncIterator[SseEvent]) -> AsyncIterator[Event]:
+        """Either [DONE] or a finish_reason ends the answer (GW-STREAM-007); an end of the body
+        before both is an interruption."""
+        finished = False
         async for item in sse:
             if item.data.strip() == "[DONE]":
                 return
@@ -40,8 +43,10 @@ class OpenAIWire:
                 for event in _delta_events(choice.get("delta") or {}):
                     yield event
                 if choice.get("finish_reason"):
+                    finished = True
                     yield Finish(str(choice["finish_reason"]))
-        raise MalformedStream("stream ended without [DONE]")
+        if not finished:
+            raise MalformedStream("stream ended without [DONE] or a finish_reason")
 
     def body_events(self, body: Any) -> list[Event]:
         events: list[Event] = []
