@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from reference.common.errors import ServiceError
 from reference.common.breaker_defects import ConstantRetryAfter, HalfOpensAfter50s, NeverHalfOpens, SuccessKeepsCount
 from reference.hive.classify import Classifier, Verdict
+from reference.hive.cli import CliBehaviour
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig
 from reference.hive.gpu import GpuDevice, GpuPreflight
@@ -145,7 +146,7 @@ DEFECTS: dict[str, Defect[Components]] = {
                               assertion=r"stop took .* allowed|exited .* after the signal|still running after the "
                                         r"cleanup timeout"),
     "exit-0-on-timeout": _defect("the CLI exits 0 when a request timed out", ("HIVE-EXIT-003",),
-                                 cli_timeout_exit_code=0),
+                                 cli=CliBehaviour(timeout_exit_code=0)),
     "leaves-temp-files": _defect("partial downloads and worker scratch files stay in temp_dir",
                                  ("HIVE-CLEANUP-001", "HIVE-CLEANUP-008"), remove_temp_files=False),
     "503-without-retry-after": _defect("503 answers without Retry-After or retry_after_seconds",

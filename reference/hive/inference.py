@@ -73,10 +73,11 @@ class WorkerCall:
     def in_band(self, event: dict[str, Any]) -> WorkerFailed:
         code = str(event.get("code") or "")
         message = str(event.get("message") or "the worker reported an error")[:300]
-        worker_details = event.get("details") if isinstance(event.get("details"), dict) else {}
+        given = event.get("details")
+        worker_details: dict[str, Any] = given if isinstance(given, dict) else {}
         if code in GPU_CODES:
             # What the worker did not say about VRAM stays explicitly unknown (None), never invented.
-            unknown = {"required_vram_mib": None, "available_vram_mib": None, "alternative_models": []}
+            unknown: dict[str, Any] = {"required_vram_mib": None, "available_vram_mib": None, "alternative_models": []}
             details = {**unknown, **worker_details, **self._base(), "device": self.worker.request.device,
                        "suggested_action": "Use a smaller model or explicitly select the CPU backend"}
             return WorkerFailed(hive_error(code, f"the worker failed on the GPU: {message}", details))
