@@ -111,8 +111,9 @@ def then_error_envelope(exchange: Exchange, code: str) -> None:
 @then(parsers.parse('every response was an error envelope with code "{code}"'))
 def then_every_response(exchanges: list[Exchange], code: str) -> None:
     for exchange in exchanges:
-        assert not envelope_problems(exchange, vocabulary()), exchange.describe()
-        assert error_code(exchange) == code, exchange.describe()
+        problems = envelope_problems(exchange, vocabulary())
+        assert not problems, f"not a conforming error envelope: {problems}; {exchange.describe()}"
+        assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
 
 
 @then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'))
@@ -220,7 +221,8 @@ def then_correlation_echoed(exchange: Exchange, cid: str) -> None:
 @then("the response carries a generated correlation id in its header and its error")
 def then_correlation_generated(exchange: Exchange) -> None:
     header = exchange.headers.get("x-correlation-id")
-    assert header and exchange.json()["error"]["correlation_id"] == header, exchange.describe()
+    in_error = exchange.json()["error"]["correlation_id"]
+    assert header and in_error == header, f"the header says {header}, the error says {in_error}: {exchange.describe()}"
 
 
 @then("no response was 500 INTERNAL_ERROR")
@@ -316,7 +318,10 @@ def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
 @then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
 def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
     details = error_details(exchange)
-    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), details
+    observed = (details.get("current_requests"), details.get("max_concurrent"))
+    assert observed == (current, limit), \
+        f"details say current_requests {observed[0]} and max_concurrent {observed[1]}, expected {current} and " \
+        f"{limit}: {details}"
 
 
 @when(parsers.re(r"the (?:hive|gateway) receives (?P<name>SIGTERM|SIGINT)$"))
