@@ -170,7 +170,7 @@ class Hive:
                                  headers={"Cache-Control": "no-cache", "X-Correlation-ID": cid})
 
     async def _start(self, wanted: InferenceRequest, held: AsyncExitStack, cid: str) -> Response | Streaming:
-        worker = await held.enter_async_context(self.limiter.slot(wanted.model))
+        worker = await self._take_slot(wanted, held)
         call = self.parts.worker_call(self.client, worker, wanted, self.clock, self.config.timeouts.inference, cid)
         held.push_async_callback(call.close)
         try:
@@ -191,6 +191,10 @@ class Hive:
             self._release_after(failure, worker)
             raise failure.error from None
         return Streaming(worker, head, events)
+
+    async def _take_slot(self, wanted: InferenceRequest, held: AsyncExitStack) -> Worker:
+        """A slot (or a queue place, then a slot) on a worker for the model, given back when `held` closes."""
+        return await held.enter_async_context(self.limiter.slot(wanted.model))
 
     async def _relay(self, stream: Streaming, held: AsyncExitStack, cid: str) -> AsyncIterator[bytes]:
         try:

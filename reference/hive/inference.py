@@ -85,11 +85,14 @@ class WorkerCall:
                                        {**self._base(), "worker_code": code or None,
                                         "suggested_action": "Retry the request"}))
 
+    def headers(self) -> dict[str, str]:
+        return {"x-correlation-id": self.cid}
+
     async def open(self) -> None:
         body = {"job_id": f"job-{uuid.uuid4().hex}", "prompt": self.request.prompt,
                 "max_tokens": self.request.max_tokens, "stream": True}
         request = self.client.build_request("POST", f"{self.worker.url}/v1/inference", json=body,
-                                            headers={"x-correlation-id": self.cid},
+                                            headers=self.headers(),
                                             timeout=httpx.Timeout(self._remaining()))
         try:
             self._response = await self.client.send(request, stream=True)
