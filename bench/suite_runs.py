@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FAULTLINE = [sys.executable, "-m", "harness.cli"]
@@ -29,14 +31,24 @@ class SuiteRun:
     returncode: int
     scenarios: dict[str, Scenario]
     reports: Path
+    verdicts: tuple[dict[str, Any], ...] = ()
 
     @property
     def failures(self) -> list[Scenario]:
         return [s for s in self.scenarios.values() if s.outcome == "failed"]
 
+    @property
+    def unverified(self) -> list[str]:
+        """Each applicable MUST clause a target's verdict left not verified, with its first reason."""
+        return [f"{v['implementation']['name']} {cid}: {reasons[0] if reasons else ''}" for v in self.verdicts
+                for cid, reasons in v["summary"]["must_not_verified"].items()]
 
-def run_suite(reports: Path, workers: int = 2, pytest_args: tuple[str, ...] = (), timeout: float = 1800) -> SuiteRun:
-    command = FAULTLINE + ["run", "--reports-dir", str(reports), "--workers", str(workers)]
+
+def run_suite(reports: Path, workers: int | None = 2, pytest_args: tuple[str, ...] = (), timeout: float = 1800,
+              options: tuple[str, ...] = ()) -> SuiteRun:
+    """`faultline run` with `options` (targets, --slow); workers None lets faultline choose."""
+    command = FAULTLINE + ["run", "--reports-dir", str(reports), *options]
+    command += ["--workers", str(workers)] if workers is not None else []
     command += ["--", *pytest_args] if pytest_args else []
     start = time.perf_counter()
     with subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -48,7 +60,8 @@ def run_suite(reports: Path, workers: int = 2, pytest_args: tuple[str, ...] = ()
             proc.communicate(timeout=STOP_TIMEOUT)
             raise
     wall = time.perf_counter() - start
-    return SuiteRun(wall, proc.returncode, read_junit(reports / "junit.xml"), reports)
+    verdicts = tuple(json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json")))
+    return SuiteRun(wall, proc.returncode, read_junit(reports / "junit.xml"), reports, verdicts)
 
 
 def read_junit(path: Path) -> dict[str, Scenario]:

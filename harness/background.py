@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ def in_background(work: Callable[[], T]) -> InFlight[T]:
         except BaseException as exc:  # handed to the waiting step, which reports it
             flight.failure.append(exc)
 
-    flight.thread = threading.Thread(target=run, daemon=True, name="in-flight-request")
+    context = contextvars.copy_context()   # the scenario's client patience goes along
+    flight.thread = threading.Thread(target=context.run, args=(run,), daemon=True, name="in-flight-request")
     flight.thread.start()
     return flight

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.checks import CannotCheck
 from harness.exchange import Exchange
 
 DEFAULT_MODEL = "faultline-test-model"
@@ -30,5 +31,12 @@ def completion_text(exchange: Exchange) -> str:
 
 
 def error_details(exchange: Exchange) -> Mapping[str, Any]:
-    details: Mapping[str, Any] = exchange.json()["error"]["details"]
+    """The envelope's details; a check that reads them cannot run when there are none (the
+    envelope's own check fails for that)."""
+    try:
+        details = exchange.json()["error"]["details"]
+    except (ValueError, KeyError, TypeError):
+        raise CannotCheck(f"the answer carries no error details to check: {exchange.describe()}") from None
+    if not isinstance(details, Mapping):
+        raise CannotCheck(f"the answer's error details are not an object: {exchange.describe()}")
     return details

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 from catalogue import PROFILES, catalogue
+from harness.concurrency import choose_workers
 from harness.coverage import scan_features
 from harness.proving import defects_by_clause
 from harness.gate import EXIT_CONFORMANT, EXIT_ERROR, EXIT_INTERRUPTED, verdict_line, worst_exit_code
 from harness.report.recorder import REPORT_FILE
 from harness.stop_signals import run_in_own_group
 from harness.verdict import write_verdict
-from harness.verdict_merge import MergeError, merge_verdicts, read_verdict
+from harness.verdict_merge import MergeError, merge_verdicts, read_verdict, write_merged_report
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTEST_INTERRUPTED, PYTEST_NO_TESTS = 2, 5
@@ -34,14 +35,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faultline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the conformance suite and write reports")
+    run = commands.add_parser(
+        "run", help="run the conformance suite and write reports",
+        usage="faultline run [options] [FEATURE_FILE ...] [-- PYTEST_ARGUMENTS]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Everything after `--` goes to pytest as it is, for example:\n"
+               "  faultline run -- -k breaker -x\n"
+               "  faultline run features/gateway/retry_schedule.feature --clause GW-RETRY-004 -- --lf\n"
+               "Exit codes: 0 conformant, 1 not conformant, 3 incomplete, 2 usage or harness error,\n"
+               "130 interrupted.")
+    run.add_argument("features", nargs="*", type=Path, metavar="FEATURE_FILE",
+                     help="run only the scenarios of these feature files (features/<profile>/*.feature)")
+    run.add_argument("--clause", action="append", default=[], metavar="ID",
+                     help="run only the scenarios tagged with this clause, e.g. GW-RETRY-004; repeatable")
     run.add_argument("--target", action="append", default=[], metavar="FILE",
                      help="target file; repeatable (default: the embedded references)")
     run.add_argument("--profile", action="append", default=[], choices=PROFILES)
     run.add_argument("--slow", action="store_true", help="also run @slow scenarios at time scale 1")
     run.add_argument("--reports-dir", type=Path, default=PROJECT_ROOT / "reports")
-    run.add_argument("--workers", type=int, default=2,
-                     help="parallel pytest-xdist workers (0: run in one process); default 2")
+    run.add_argument("--workers", type=int, default=None,
+                     help="parallel pytest-xdist workers (0: run in one process); default: chosen from the "
+                          "targets' time scales (2 when scaled, up to 16 in real time, where scenarios mostly wait)")
     run.add_argument("--accept-declared-failures", action="store_true", help=ACCEPT_HELP)
 
     merge = commands.add_parser("merge", help="merge one target's verdicts from runs split across machines")
@@ -73,15 +87,22 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     reports: Path = args.reports_dir.resolve()
     reports.mkdir(parents=True, exist_ok=True)
-    for old in [*reports.glob("verdict-*.json"), reports / REPORT_FILE]:
+    for old in [*reports.glob("verdict-*.json"), *reports.glob("records-*.json"), reports / REPORT_FILE]:
         old.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps"), "--reports-dir", str(reports),
                f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}",
                "--clean-alluredir"]
     command += [f"--target={Path(t).resolve()}" for t in args.target]
-    command += [f"--profile={p}" for p in args.profile]
+    profiles = args.profile or selected_profiles(args.features, args.clause)
+    command += [f"--profile={p}" for p in profiles]
+    command += [f"--feature-file={Path(f).resolve()}" for f in args.features]
+    command += [f"--clause={c}" for c in args.clause]
     command += ["--slow"] if args.slow else []
-    command += ["-n", str(args.workers)] if args.workers > 0 else []
+    workers = args.workers
+    if workers is None:
+        workers, why = choose_workers(args.target, profiles, PROJECT_ROOT)
+        print(f"faultline: {workers} workers ({why}; --workers N to choose)")
+    command += ["-n", str(workers)] if workers > 0 else []
     finished = run_in_own_group(command + passthrough, PROJECT_ROOT)
     verdicts = [json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json"))]
     interrupted = finished.stopped_by or (finished.code == PYTEST_INTERRUPTED
@@ -109,6 +130,14 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
     return worst_exit_code(verdicts, accept_declared_failures=args.accept_declared_failures)
 
 
+def selected_profiles(features: list[Path], clauses: list[str]) -> list[str]:
+    """The profiles a selection of feature files or clauses touches, so that the other profile's
+    target is not started, judged and reported as not run; none when nothing is selected."""
+    known = catalogue().clauses
+    found = {f.resolve().parent.name for f in features} | {known[c].profile for c in clauses if c in known}
+    return [p for p in PROFILES if p in found] if (features or clauses) and found <= set(PROFILES) else []
+
+
 def _selection(passthrough: list[str]) -> str:
     return f" (pytest arguments: {' '.join(passthrough)})" if passthrough else ""
 
@@ -126,6 +155,13 @@ def _merge(args: argparse.Namespace) -> int:
         print(f"faultline merge: cannot write {args.out} ({error.strerror or error})", file=sys.stderr)
         return EXIT_ERROR
     print(f"faultline: merged {len(args.verdicts)} verdict file(s) into {args.out}; {verdict_line(merged)}")
+    report = args.out.with_suffix(".html")
+    try:
+        write_merged_report(merged, args.verdicts, report)
+    except OSError as error:
+        print(f"faultline merge: cannot write {report} ({error.strerror or error})", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"faultline: merged report: {report}")
     return worst_exit_code([merged], accept_declared_failures=args.accept_declared_failures)
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from harness.patience import NoAnswer, Patience, client_patience
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -39,16 +41,17 @@ class Exchange:
 
 
 def send(method: str, url: str, *, json_body: Any = None, content: bytes | None = None,
-         headers: Mapping[str, str] | None = None, timeout: float = 30.0,
+         headers: Mapping[str, str] | None = None, timeout: float | None = None,
          client: httpx.Client | None = None) -> Exchange:
     """One request, on `client` when given (a request that must leave at a chosen instant: making
-    a client loads the CA bundle, tens of milliseconds), else on a client of its own."""
+    a client loads the CA bundle, tens of milliseconds), else on a client of its own that waits
+    `timeout` s, or the scenario's client patience (harness.patience)."""
     if json_body is not None:
         content = json.dumps(json_body).encode()
         headers = {"content-type": "application/json", **(headers or {})}
     if client is not None:
         return exchange_of(client, method, url, content, headers)
-    with httpx.Client(timeout=timeout) as own:
+    with httpx.Client(timeout=client_patience().seconds if timeout is None else timeout) as own:
         return exchange_of(own, method, url, content, headers)
 
 
@@ -56,6 +59,11 @@ def exchange_of(client: httpx.Client, method: str, url: str, content: bytes | No
                 headers: Mapping[str, str] | None) -> Exchange:
     """One request on an existing client (many requests can share its connection)."""
     sent_at = time.monotonic()
-    response = client.request(method, url, content=content, headers=headers)
+    try:
+        response = client.request(method, url, content=content, headers=headers)
+    except httpx.TimeoutException:
+        waited = client.timeout.read
+        raise NoAnswer(f"{method} {url}", client_patience() if waited == client_patience().seconds
+                       else Patience(waited or 0.0, "the step's own limit")) from None
     return Exchange(method, url, response.status_code, dict(response.headers), response.content,
                     sent_at, time.monotonic() - sent_at)

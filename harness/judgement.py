@@ -8,6 +8,11 @@ verdict file's own data, so a run, `faultline merge` and the report judge alike.
 A clause passes only when every applicable case that checks it ran and passed: a skipped or
 absent case leaves it not verified, never passed. A case applies unless it needs an optional
 feature the target does not claim, or is @slow and the run did not ask for --slow.
+
+Within a case that ran its checks (harness.checks), a clause's part comes from the checks that
+speak for it: failed if one failed, not verified if one could not decide (or none speaks for
+it), passed when each passed, whatever the other clauses' checks found. A case that failed
+outside its checks (a Given or When) fails every clause it is tagged with.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.checks import FAILED as CHECK_FAILED
+from harness.checks import NOT_VERIFIED as CHECK_NOT_VERIFIED
+from harness.checks import CheckResult
 
 # Worst first: a case reported by several phases, or by several merged runs, takes the worst.
 OUTCOMES = ("failed", "xpassed", "xfailed", "passed", "skipped", "not run")
@@ -59,18 +68,20 @@ class CaseResult:
     why_not_applicable: str | None = None
     needs: frozenset[str] = frozenset()   # optional features
     slow: bool = False
+    checks: tuple[CheckResult, ...] = ()  # its Then checks, each with the clauses it speaks for
 
     def to_data(self) -> dict[str, Any]:
         return {"name": self.name, "clauses": list(self.clauses), "applies": self.applies,
                 "why_not_applicable": self.why_not_applicable, "outcome": self.outcome, "reason": self.reason,
-                "needs": sorted(self.needs), "slow": self.slow}
+                "needs": sorted(self.needs), "slow": self.slow, "checks": [c.to_data() for c in self.checks]}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> CaseResult:
         why = data["why_not_applicable"]
         return cls(str(data["name"]), tuple(map(str, data["clauses"])), str(data["outcome"]), str(data["reason"]),
                    bool(data["applies"]), None if why is None else str(why),
-                   frozenset(map(str, data.get("needs", ()))), bool(data.get("slow", False)))
+                   frozenset(map(str, data.get("needs", ()))), bool(data.get("slow", False)),
+                   tuple(CheckResult.from_data(c) for c in data.get("checks", ())))
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ def judge_clause(clause_id: str, terms: ClauseTerms, cases: Mapping[str, CaseRes
 
 def _case_problem(clause_id: str, case: CaseResult, claims: Claims, cut_short: bool) -> tuple[str, str] | None:
     """What an applicable case says against the clause: (failed or not verified, why), or None."""
+    if case.checks and case.outcome != NOT_RUN:
+        return _checks_problem(clause_id, case)
     gist = f": {case.reason}" if case.reason else ""
     if case.outcome == "failed":
         return FAILED, f"{case.name}: failed{gist}"
@@ -141,6 +154,23 @@ def _case_problem(clause_id: str, case: CaseResult, claims: Claims, cut_short: b
         why = "the run was cut short" if cut_short else NOT_SELECTED
         return NOT_VERIFIED, f"{case.name}: not run: {why}"
     return None   # passed, xpassed
+
+
+def _checks_problem(clause_id: str, case: CaseResult) -> tuple[str, str] | None:
+    """The clause's part of a case that ran its checks: from the checks that speak for it."""
+    if case.outcome in ("failed", "xfailed") and not any(c.outcome == CHECK_FAILED for c in case.checks):
+        gist = f": {case.reason}" if case.reason else ""
+        return FAILED, f"{case.name}: failed outside its checks{gist}"
+    mine = [c for c in case.checks if clause_id in c.clauses]
+    failed = [c for c in mine if c.outcome == CHECK_FAILED]
+    if failed:
+        return FAILED, "; ".join(f"{case.name}: {c.step}: {c.message}" for c in failed)
+    undecided = [c for c in mine if c.outcome == CHECK_NOT_VERIFIED]
+    if undecided:
+        return NOT_VERIFIED, "; ".join(f"{case.name}: {c.step}: {c.message}" for c in undecided)
+    if not mine:
+        return NOT_VERIFIED, f"{case.name}: none of its checks speaks for {clause_id}"
+    return None
 
 
 def _why_none_applies(cases: list[CaseResult], claims: Claims) -> str:

@@ -15,8 +15,10 @@ from pytest_bdd.scenario import scenario_wrapper_template_registry
 from catalogue import PROFILES, Catalogue, CatalogueFileError, catalogue
 from harness.calibration import ToleranceMonitor
 from harness.coverage import case_key, scenario_cases
+from harness.durations import SCALE_PROPERTY, ExpectedDurations
 from harness.errors import TargetFileError
 from harness.history import History
+from harness.patience import CALL_BOUND, patience
 from harness.judgement import why_not_applicable
 from harness.portal import BackgroundLoop
 from harness.stop_signals import install_stop_handlers
@@ -48,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--time-factor", type=float, default=1.0,
                     help="multiply every target's time scales by this (bench/suite fits waits with it); "
                          "@slow scenarios stay at 1")
+    group.addoption("--feature-file", action="append", default=[], metavar="FILE",
+                    help="run only the scenarios of this feature file; repeatable")
+    group.addoption("--clause", action="append", default=[], metavar="ID",
+                    help="run only the scenarios tagged with this clause (e.g. GW-RETRY-004); repeatable")
     group.addoption("--reports-dir", default=str(PROJECT_ROOT / "reports"),
                     help="where histories and verdicts are written (default: reports/)")
 
@@ -61,6 +67,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except CatalogueFileError as exc:
         raise pytest.UsageError(f"clause catalogue: {exc}") from None
     config.stash[CATALOGUE_KEY] = known
+    unknown = sorted(set(config.getoption("clause")) - set(known.clauses))
+    if unknown:
+        raise pytest.UsageError(f"--clause {', '.join(unknown)}: not a clause of the catalogue (`faultline clauses` "
+                                f"lists them)")
+    missing = [f for f in config.getoption("feature_file") if not Path(f).is_file()]
+    if missing:
+        raise pytest.UsageError(f"--feature-file {', '.join(missing)}: no such feature file (they are under "
+                                f"{PROJECT_ROOT / 'features'})")
     for name, text in registered_markers(known).items():
         config.addinivalue_line("markers", f"{name}: {text}")
     targets = _selected_targets(config)
@@ -155,13 +169,38 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if spec is None:
             drop.append(item)
             continue
-        keep.append(item)
         _apply_target_rules(item, info, spec, known, config)
+        (keep if _selected(item, info, config) else drop).append(item)
     if problems:
         raise pytest.UsageError("traceability check failed:\n  " + "\n  ".join(dict.fromkeys(problems)))
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # Longest first, so that many workers end together rather than waiting on a long straggler.
+    expected = ExpectedDurations.read(Path(config.getoption("reports_dir")))
+    items[:] = sorted(keep, key=lambda item: -expected.estimate(item) * _base_scale(item, config))
+
+
+def _base_scale(item: pytest.Item, config: pytest.Config) -> float:
+    """The scale a scenario runs at before any raise for its checks: what its waits scale with."""
+    spec = _spec_of(item)
+    if spec is None:
+        return 1.0
+    if spec.url is not None or item.get_closest_marker("slow"):
+        return spec.time_scale if spec.url is not None else 1.0
+    base = spec.coarse_time_scale if item.get_closest_marker(COARSE_TIMING) else spec.time_scale
+    factor: float = config.getoption("time_factor")
+    return min(1.0, base * factor)
+
+
+def _selected(item: pytest.Item, info: ScenarioInfo, config: pytest.Config) -> bool:
+    """Whether --feature and --clause keep this scenario (without them, every scenario is kept)."""
+    features = {Path(f).resolve() for f in config.getoption("feature_file")}
+    clauses = set(config.getoption("clause"))
+    if features:
+        template = scenario_wrapper_template_registry[cast(pytest.Function, item).obj]
+        if Path(template.feature.filename).resolve() not in features:
+            return False
+    return not clauses or bool(clauses & {c.id for c in info.clauses})
 
 
 def _spec_of(item: pytest.Item) -> TargetSpec | None:
@@ -228,13 +267,14 @@ def tolerance_monitor() -> Iterator[ToleranceMonitor]:
 
 @pytest.fixture
 def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
-           tolerance_monitor: ToleranceMonitor) -> ScenarioTiming:
+           tolerance_monitor: ToleranceMonitor) -> Iterator[ScenarioTiming]:
     """This scenario's time scale and the clock each of its timed checks judges with.
 
     The scale is 1 for @slow scenarios; otherwise the target's (its coarse scale for scenarios
     that sit through whole retry cycles, cooldowns and timeouts), raised where the finest timed
     check among the scenario's steps could not decide at the tolerance measured now. A running
-    (url) target keeps the scale it was started with, so there a check may turn out undecidable."""
+    (url) target keeps the scale it was started with, so there a check may turn out undecidable.
+    The harness's clients wait for an answer as long as the clauses allow one call at that scale."""
     node = request.node
 
     def used(tolerance: float) -> None:
@@ -249,7 +289,12 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
         base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
         scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
                              tolerance_monitor.current().tolerance)
-    return ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+    node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
+    scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+    waits = scenario.clock().patience(CALL_BOUND)
+    with patience(waits, f"the clauses bound one call by {CALL_BOUND:g} spec s, {CALL_BOUND * scale:.3g} s at time "
+                         f"scale {scale:g}, and the harness waits {waits:.3g} s"):
+        yield scenario
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from harness.patience import NoAnswer, client_patience
+
 
 @dataclass(frozen=True)
 class StreamEvent:
@@ -85,8 +87,17 @@ class StreamExchange:
 
 
 def stream_chat(url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
-                disconnect_after: int | None = None, timeout: float = 60.0) -> StreamExchange:
-    """POST a streaming request and read it to the end (or hang up after `disconnect_after` events)."""
+                disconnect_after: int | None = None) -> StreamExchange:
+    """POST a streaming request and read it to the end (or hang up after `disconnect_after` events),
+    waiting for each part of it at most the scenario's client patience (harness.patience)."""
+    try:
+        return _stream(url, body, headers, disconnect_after, client_patience().seconds)
+    except httpx.TimeoutException:
+        raise NoAnswer(f"POST {url} (streaming)", client_patience()) from None
+
+
+def _stream(url: str, body: Mapping[str, Any], headers: Mapping[str, str], disconnect_after: int | None,
+            timeout: float) -> StreamExchange:
     sent_at = time.monotonic()
     events: list[StreamEvent] = []
     disconnected = False

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from catalogue import Catalogue
+from harness.checks import CheckResult
 from harness.coverage import ScenarioCase
 from harness.judgement import (NOT_RUN, CaseResult, Claims, ClauseTerms, judge, judge_clauses, worse,
                                why_not_applicable)
@@ -60,6 +61,7 @@ class ScenarioRecord:
     evidence: dict[str, str] = field(default_factory=dict)
     checks: tuple[dict[str, Any], ...] = ()             # TimedCheck.to_data() of each timed check
     arrivals: dict[str, Any] | None = None              # requests the fakes received, as a TimedCheck
+    check_results: tuple[dict[str, Any], ...] = ()      # CheckResult.to_data() of each Then check
 
     def merged(self, outcome: str, duration: float, failure: str, reason: str,
                payload: dict[str, Any]) -> ScenarioRecord:
@@ -70,7 +72,8 @@ class ScenarioRecord:
             reason=reason if decided != self.outcome else self.reason or reason,
             evidence={**self.evidence, **payload.get("evidence", {})},
             checks=self.checks + tuple(payload.get("checks", ())),
-            arrivals=self.arrivals or payload.get("arrivals"))
+            arrivals=self.arrivals or payload.get("arrivals"),
+            check_results=self.check_results + tuple(payload.get("check_results", ())))
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,10 @@ class VerdictCollector:
             why = why_not_applicable(spec.name, spec.features, case.needs, case.slow, self.status.slow)
             ran = reported.pop(case.key) if case.key in reported else None
             results[case.key] = CaseResult(case.name, case.clauses, ran.outcome if ran else NOT_RUN,
-                                           ran.reason if ran else "", why is None, why, case.needs, case.slow)
+                                           ran.reason if ran else "", why is None, why, case.needs, case.slow,
+                                           _check_results(ran))
         for key, ran in reported.items():   # a scenario outside the table still counts
-            results[key] = CaseResult(ran.nodeid, ran.clauses, ran.outcome, ran.reason)
+            results[key] = CaseResult(ran.nodeid, ran.clauses, ran.outcome, ran.reason, checks=_check_results(ran))
         return results
 
     def verdict(self, spec: TargetSpec) -> dict[str, Any]:
@@ -144,6 +148,33 @@ class VerdictCollector:
         }
 
     def write(self, directory: Path) -> list[Path]:
+        """Each target's verdict, and beside it the records of its scenarios (their evidence and
+        timed checks), from which `faultline merge` draws the merged report."""
         directory.mkdir(parents=True, exist_ok=True)
+        for spec in self.targets.values():
+            write_records(directory / records_file(spec.name), self.records(spec.name))
         return [write_verdict(directory / f"verdict-{spec.name}.json", self.verdict(spec))
                 for spec in self.targets.values()]
+
+
+def _check_results(record: ScenarioRecord | None) -> tuple[CheckResult, ...]:
+    return tuple(CheckResult.from_data(c) for c in record.check_results) if record is not None else ()
+
+
+def records_file(target: str) -> str:
+    return f"records-{target}.json"
+
+
+def write_records(path: Path, records: list[ScenarioRecord]) -> Path:
+    path.write_text(json.dumps([dataclasses.asdict(r) for r in records]) + "\n", encoding="utf-8")
+    return path
+
+
+def read_records(path: Path) -> list[ScenarioRecord]:
+    """The records a run wrote; none when the file is missing or not records (a report without evidence)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return [ScenarioRecord(**{**r, "clauses": tuple(r["clauses"]), "checks": tuple(r["checks"]),
+                                  "check_results": tuple(r.get("check_results", ()))}) for r in raw]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.judgement import CLAUSE_RESULTS, OUTCOMES, CaseResult, Claims, ClauseTerms, worse
-from harness.verdict import FORMAT, verdict_body
+from catalogue import catalogue
+from harness.report.html import render_targets, target_view
+from harness.verdict import FORMAT, RunStatus, ScenarioRecord, read_records, records_file, verdict_body
 
 # What makes two verdict files the same target's, as dotted paths into the file.
 SAME_TARGET = ("implementation.name", "profile", "kind", "implementation.version", "suite_version",
@@ -157,3 +160,26 @@ def _refuse_a_different_target(first: VerdictFile, other: VerdictFile) -> None:
                 ("feature", terms.feature, theirs.feature)
             raise MergeError(f"{other.path}: clause {cid} has {what} {its}, but {first.path} has {mine}; "
                              f"the two runs used different clause catalogues")
+
+
+def merged_records(verdict_paths: Sequence[Path], target: str) -> list[ScenarioRecord]:
+    """The scenario records each run wrote beside its verdict, one per case: where several runs
+    ran a case, the worse outcome's record (its evidence explains the merged result)."""
+    chosen: dict[str, ScenarioRecord] = {}
+    for path in verdict_paths:
+        for record in read_records(path.parent / records_file(target)):
+            known = chosen.get(record.case)
+            if known is None or worse(known.outcome, record.outcome) != known.outcome:
+                chosen[record.case] = record
+    return sorted(chosen.values(), key=lambda r: r.nodeid)
+
+
+def write_merged_report(merged: Mapping[str, Any], verdict_paths: Sequence[Path], out: Path) -> Path:
+    """The conformance report of the merged verdict, with the evidence the runs left beside theirs."""
+    records = merged_records(verdict_paths, merged["implementation"]["name"])
+    view = target_view(dict(merged), records, catalogue())
+    status = RunStatus(cut_short=merged["run"]["cut_short"], slow=bool(merged["run"]["slow"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_targets([view], status, int(merged["run"]["scenarios_reported"]),
+                                  time.strftime("%Y-%m-%d %H:%M:%S %Z")), encoding="utf-8")
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given, parsers
 
 from fault_injection.gpu.journal import workers_started
 from harness.probes import listening_ports, process_remains
@@ -12,6 +12,7 @@ from harness.spec_values import TIMEOUTS
 from harness.timing import ScenarioTiming
 from harness.wait import wait_until
 from steps.timed import decided, timed_then
+from steps.checked import then
 
 FOREVER = 3600.0 * 24   # spec seconds: longer than any ready timeout a hive is given
 RBEE_FLAGS = ("--worker-id", "--model", "--model-ref", "--backend", "--device", "--port", "--callback-url")

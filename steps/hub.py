@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given, parsers
 
 from harness.fakes import Disconnect, HubModel, Reply, Transfer, script
 from harness.errors import WaitTimeout
@@ -20,6 +20,7 @@ from harness.timing import ScenarioTiming
 from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
 from steps.timed import decided, timed_then
 from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
+from steps.checked import then
 
 FOREVER = 3600.0
 SERVE = Reply()  # 200 with no body: the hub serves the model it knows

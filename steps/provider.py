@@ -7,7 +7,7 @@ import time
 from contextlib import suppress
 
 import pytest
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given, parsers
 
 from harness.fakes import ProviderError, Reply, Stream, Text, script, text_stream
 from harness.fakes.script import split_text
@@ -16,13 +16,14 @@ from harness.exchange import Exchange
 from harness.history import EventKind, History
 from harness.report.recording import connections_closed_check, record_breaker_check, record_check, schedule_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint
+from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule, retry_after_hint, retry_budget
 from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
 from harness.timing import ScenarioTiming, Window
 from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
-from steps.timed import decided, timed_then
+from steps.timed import decided, timed_given, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
+from steps.checked import then
 
 FOREVER = 3600.0  # a stall: the fake holds the connection until the client or the scenario ends
 TOOL_ARGUMENTS = '{"city": "Paris"}'
@@ -62,10 +63,15 @@ def given_always_answers(gateway_rig: GatewayRig, name: str, status: int, header
     gateway_rig.script(name, script(then=Reply(status, _headers(header) if header else {})))
 
 
-@given(parsers.re(r'provider "(?P<name>[^"]+)" answers 503 with the Retry-After hints (?P<hints>[\d, and]+) seconds$'))
+def _hints(text: str) -> list[int]:
+    return [int(h) for h in text.replace(" and ", ", ").split(", ")]
+
+
+@timed_given(parsers.re(r'provider "(?P<name>[^"]+)" answers 503 with the Retry-After hints (?P<hints>[\d, and]+) '
+                        r'seconds$'), lambda arguments: retry_budget([float(h) for h in _hints(arguments["hints"])]))
 def given_retry_after_hints(gateway_rig: GatewayRig, name: str, hints: str) -> None:
     """One 503 per hint, in order, each asking to wait that long; then 503s with the last hint."""
-    seconds = [int(h) for h in hints.replace(" and ", ", ").split(", ")]
+    seconds = _hints(hints)
     replies = [Reply(503, {"retry-after": str(h)}) for h in seconds]
     gateway_rig.script(name, script(*replies, then=replies[-1]))
 

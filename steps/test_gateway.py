@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from pytest_bdd import given, parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, when
 
 from catalogue import vocabulary
 from fault_injection.plugin import ScenarioNetwork
@@ -18,6 +18,7 @@ from harness.chat import bearer, chat_body, completion_text, error_details
 from harness.envelope import error_code
 from harness.exchange import Exchange, send
 from harness.hang_up import send_and_hold
+from harness.checks import CannotCheck
 from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
@@ -34,6 +35,7 @@ from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
 from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
+from steps.checked import then
 
 scenarios("gateway")
 
@@ -207,9 +209,23 @@ def when_send_with_token(sut: RunningTarget, token: str) -> Exchange:
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(token))
 
 
+def _read_metrics(sut: RunningTarget, target_spec: TargetSpec, api_token: str) -> Exchange:
+    route = target_spec.metrics.route
+    return send("GET", sut.base_url + route.path, headers=bearer(api_token) if route.token else None)
+
+
+def _metrics_page(sut: RunningTarget, target_spec: TargetSpec, api_token: str) -> str:
+    """The metrics page's text; a check of a metric's value cannot run on anything else."""
+    page = _read_metrics(sut, target_spec, api_token)
+    if page.status != 200:
+        hint = " (if it needs the client's token, say so: [metrics] token = true)" if page.status in (401, 403) else ""
+        raise CannotCheck(f"the metrics page did not answer 200{hint}: {page.describe()}")
+    return page.text
+
+
 @when("a client reads the gateway metrics", target_fixture="exchange")
-def when_read_metrics(sut: RunningTarget) -> Exchange:
-    return send("GET", sut.base_url + "/metrics")
+def when_read_metrics(sut: RunningTarget, target_spec: TargetSpec, api_token: str) -> Exchange:
+    return _read_metrics(sut, target_spec, api_token)
 
 
 # -- Then: what the client saw --------------------------------------------------------------
@@ -261,25 +277,22 @@ def then_gave_up_at_timeout(gateway_rig: GatewayRig, name: str, timing: Scenario
     decided(clock, UPSTREAM_TIMEOUT)
 
 
-@then("the gateway is still healthy")
-def then_still_healthy(sut: RunningTarget) -> None:
-    assert sut.is_running(), sut.log_tail()
-    assert send("GET", sut.base_url + "/health").status == 200
-
-
 @then(parsers.re(r'the metrics include (?P<names>.+)$'))
-def then_metrics_include(exchange: Exchange, names: str) -> None:
-    wanted = [n.strip().strip('"') for n in names.replace(" and ", ", ").split(",")]
+def then_metrics_include(exchange: Exchange, names: str, target_spec: TargetSpec) -> None:
+    """Each metric the clause names, under the name the target file maps it to ([metrics.names])."""
+    assert exchange.status == 200, f"the metrics page: {exchange.describe()}"
+    wanted = [target_spec.metrics.name(n.strip().strip('"')) for n in names.replace(" and ", ", ").split(",")]
     present = metric_names(exchange.text)
     missing = [n for n in wanted if n not in present]
     assert not missing, f"metrics missing: {missing}"
 
 
 @then(parsers.parse('the metric "{name}" with {label} "{value}" is {expected:g}'))
-def then_metric_value(sut: RunningTarget, name: str, label: str, value: str, expected: float) -> None:
-    page = send("GET", sut.base_url + "/metrics").text
-    observed = sample_value(page, name, {label: value})
-    assert observed == expected, f"{name}{{{label}={value!r}}} is {observed}, expected {expected:g}"
+def then_metric_value(sut: RunningTarget, target_spec: TargetSpec, api_token: str, name: str, label: str,
+                      value: str, expected: float) -> None:
+    own = target_spec.metrics.name(name)
+    observed = sample_value(_metrics_page(sut, target_spec, api_token), own, {label: value})
+    assert observed == expected, f"{own}{{{label}={value!r}}} is {observed}, expected {expected:g}"
 
 
 @timed_when(parsers.parse('a client sends a chat completion request once the gateway has let go of provider "{name}"'),
@@ -317,9 +330,10 @@ def then_one_rejected_one_served(exchanges: list[Exchange], code: str, text: str
 
 
 @then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'))
-def then_metric_sum(sut: RunningTarget, name: str, expected: float) -> None:
-    page = send("GET", sut.base_url + "/metrics").text
-    assert sample_sum(page, name) == expected, f"{name} sums to {sample_sum(page, name)}, expected {expected:g}"
+def then_metric_sum(sut: RunningTarget, target_spec: TargetSpec, api_token: str, name: str, expected: float) -> None:
+    own = target_spec.metrics.name(name)
+    observed = sample_sum(_metrics_page(sut, target_spec, api_token), own)
+    assert observed == expected, f"{own} sums to {observed}, expected {expected:g}"
 
 
 @timed_then(parsers.parse("the gateway exits within the cleanup timeout"), CLEANUP)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_bdd import given, parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, when
 
 from fault_injection.gpu.journal import JournalEntry, exits, of_kind, workers_started
 from fault_injection.plugin import ScenarioNetwork
@@ -43,6 +43,7 @@ from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
 from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
+from steps.checked import then
 
 scenarios("hive")
 
@@ -307,13 +308,6 @@ def when_post_random_spawns(sut: RunningTarget, api_token: str, count: int, timi
 def then_all_answered_no_server_error(exchanges: list[Exchange]) -> None:
     bad = [e.describe() for e in exchanges if e.status == 0 or e.status >= 500]
     assert not bad, f"{len(bad)} request(s) answered with a server error or not at all, e.g. {bad[:3]}"
-
-
-@then("the hive is still healthy")
-def then_hive_healthy(sut: RunningTarget) -> None:
-    assert sut.is_running(), sut.log_tail()
-    health = send("GET", sut.base_url + "/v1/health")
-    assert health.status == 200, f"GET /v1/health answered {health.status}, expected 200: {health.describe()}"
 
 
 @then("the hive log does not contain the token")
@@ -767,12 +761,6 @@ def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, hist
                                   f"the {TIMEOUTS.upstream:g} s inference timeout allows [{window.low:.3f}, "
                                   f"{window.high:.3f}] s")
     decided(clock, UPSTREAM_TIMEOUT)
-
-
-@then(parsers.parse("GET {path} still answers 200"))
-def then_still_answers(sut: RunningTarget, path: str) -> None:
-    answer = send("GET", sut.base_url + path)
-    assert answer.status == 200, f"GET {path} answered {answer.status}, expected 200: {answer.describe()}"
 
 
 @then("both inferences completed")

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from pytest_bdd import then, when
+from pytest_bdd import given, when
 from pytest_bdd.parsers import StepParser
 
 from harness.timing import Clock, Resolution, StepArguments, Undecidable, register_timed_phrase
+from steps.checked import then
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +26,15 @@ def timed_then(parser: StepParser, resolution: Resolution | Callable[[StepArgume
                **kwargs: Any) -> Callable[[F], F]:
     """`then(parser)`, for a check that must resolve `resolution` (fixed, or from the step's arguments)."""
     _register(parser, resolution)
-    return then(parser, **kwargs)
+    return then(parser, **kwargs)   # the decorator itself, so the module applying it registers the step
+
+
+def timed_given(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],
+                **kwargs: Any) -> Callable[[F], F]:
+    """`given(parser)` for a set-up whose margins a check relies on (Retry-After hints that end
+    close to the retry budget)."""
+    _register(parser, resolution)
+    return given(parser, **kwargs)
 
 
 def timed_when(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],

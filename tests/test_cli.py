@@ -65,6 +65,31 @@ def test_a_selection_that_matches_no_scenario_exits_2_saying_so(tmp_path: Path) 
     assert list(tmp_path.glob("verdict-*.json")) == []
 
 
+def test_a_feature_file_or_a_clause_selects_its_scenarios_and_only_its_profile(tmp_path: Path) -> None:
+    by_file = faultline("run", "features/hive/health.feature", "--reports-dir", str(tmp_path / "a"))
+    assert by_file.returncode == 3, by_file.stdout + by_file.stderr
+    assert [p.name for p in (tmp_path / "a").glob("verdict-*.json")] == ["verdict-reference-hive.json"]
+    verdict = json.loads((tmp_path / "a" / "verdict-reference-hive.json").read_text())
+    ran = {c["name"] for c in verdict["scenarios"].values() if c["outcome"] != "not run"}
+    assert ran and all(c["outcome"] == "not run" or "health" in c["name"].lower() or "answers" in c["name"]
+                       for c in verdict["scenarios"].values())
+    assert "faultline: 2 workers (time scale 0.1" in by_file.stdout
+    by_clause = faultline("run", "--clause", "GW-AUTH-002", "--reports-dir", str(tmp_path / "b"))
+    assert by_clause.returncode == 3, by_clause.stdout + by_clause.stderr
+    verdict = json.loads((tmp_path / "b" / "verdict-reference-gateway.json").read_text())
+    assert [p.name for p in (tmp_path / "b").glob("verdict-*.json")] == ["verdict-reference-gateway.json"]
+    assert {cid for cid, c in verdict["clauses"].items() if c["result"] == "passed"} >= {"GW-AUTH-002"}
+    assert all("GW-AUTH-002" in c["clauses"] for c in verdict["scenarios"].values() if c["outcome"] != "not run")
+
+
+def test_an_unknown_clause_is_a_usage_error_and_help_shows_the_pytest_pass_through(tmp_path: Path) -> None:
+    result = faultline("run", "--clause", "GW-NOPE-001", "--reports-dir", str(tmp_path))
+    assert result.returncode == 2 and "--clause GW-NOPE-001: not a clause of the catalogue" in result.stdout + \
+        result.stderr
+    usage = faultline("run", "--help")
+    assert "[-- PYTEST_ARGUMENTS]" in usage.stdout and "faultline run -- -k breaker -x" in usage.stdout
+
+
 def test_clauses_lists_the_catalogue_with_coverage() -> None:
     result = faultline("clauses", "--profile", "gateway")
     assert result.returncode == 0, result.stderr

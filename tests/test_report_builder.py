@@ -227,3 +227,19 @@ def test_evidence_survives_a_broken_provider_and_cuts_long_text() -> None:
     assert texts["log"].endswith("END") and texts["log"].startswith("(first 13 characters cut)")
     assert texts["broken"] == "(could not collect: ZeroDivisionError: division by zero)"
     assert "empty" not in texts
+
+
+def test_failures_with_one_cause_are_grouped_and_each_other_cause_stands_alone() -> None:
+    found = collector()
+    for n, port in enumerate((31001, 31002, 31003)):
+        reason = (f"not a conforming error envelope: ['error.details is missing']; POST http://127.0.0.1:{port}"
+                  f"/v1/chat/completions -> 400")
+        found.add_report(TARGET, ["GW-ENV-001"], f"steps/test_gateway.py::test_envelope_{n}[reference-gateway]",
+                         "failed", failure=reason, reason=reason)
+    found.add_report(TARGET, ["GW-RETRY-007"], RETRY_AFTER, "failed", failure="AssertionError: late",
+                     reason="AssertionError: late")
+    doc = page(found)
+    [group] = doc.find_all("section", class_="failure-group")
+    assert "3 scenarios failed the same way" in group.all_text()
+    assert len(group.find_all("a")) == 2 and len(group.find_all("article", class_="scenario")) == 3
+    assert len(doc.find_all("article", class_="scenario")) >= 4   # every failure still has its evidence

@@ -78,6 +78,11 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
     (GOOD + "[config]\nfile = 'c.json'\n", "config.template", "exactly one of"),
     (GOOD + "[config]\nfile = 'c.json'\ntemplate_file = 'nope.j2'\n", "config.template_file", "cannot read"),
     (GOOD + "[readiness]\npath = 'health'\n", "readiness.path", "must start with '/'"),
+    (GOOD + "[health]\npath = 'health'\n", "health.path", "must start with '/'"),
+    (GOOD + "[health]\ntoken = 'yes'\n", "health.token", "must be bool"),
+    (GOOD + "[metrics]\nnames = { llm_request_retries_total = 3 }\n", "metrics.names.llm_request_retries_total",
+     "the implementation's own metric name"),
+    (GOOD + "[metrics]\npaht = '/m'\n", "metrics.paht", "did you mean 'metrics.path'"),
     ("name = [", "(syntax)", "not valid TOML"),
     (GOOD + "env = {A = 1}\n", "process.env.A", 'quote it: A = "1"'),
     (GOOD + "[url]\nbase_url = 'http://127.0.0.1:1'\n", "[url]", "does not use a [url] table"),
@@ -151,3 +156,18 @@ def test_the_shipped_docker_target_file_loads() -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(TargetFileError, match="no such file"):
         load_target_file(tmp_path / "absent.toml")
+
+
+def test_health_and_metrics_routes_default_per_profile_and_map_metric_names(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.toml"
+    plain.write_text(GOOD)
+    spec = load_target_file(plain)
+    assert (spec.health.path, spec.health.token, spec.metrics.route.path) == ("/health", False, "/metrics")
+    assert load_target_file(DEFAULT_TARGETS["hive"]).health.path == "/v1/health"
+    mapped = tmp_path / "mapped.toml"
+    mapped.write_text(GOOD + '[health]\npath = "/health/liveliness"\ntoken = true\n[metrics]\ntoken = true\n'
+                             '[metrics.names]\nllm_request_duration_ms = "gw_latency_ms"\n')
+    spec = load_target_file(mapped)
+    assert (spec.health.path, spec.health.token, spec.metrics.route.token) == ("/health/liveliness", True, True)
+    assert spec.metrics.name("llm_request_duration_ms_count") == "gw_latency_ms_count"
+    assert spec.metrics.name("llm_request_retries_total") == "llm_request_retries_total"

@@ -257,6 +257,13 @@ def test_the_command_merges_real_runs_into_their_union(real_shares: tuple[Path, 
     assert {cid for cid, c in verdict["clauses"].items() if c["result"] == "passed"} == \
         {"GW-AUTH-001", "GW-AUTH-003", "GW-HEALTH-001"}
     assert verdict["run"] == {"scenarios_reported": 2, "cut_short": None, "slow": False}
+    # The merged report: both shares' scenarios, from the records each run left beside its verdict.
+    report = out.with_suffix(".html")
+    assert f"faultline: merged report: {report}" in result.stdout
+    page = report.read_text()
+    for key in (AUTH, HEALTH):
+        assert verdict["scenarios"][key]["name"] in page
+    assert "incomplete" in page and "GW-AUTH-001" in page
 
 
 def test_the_command_exits_1_when_a_share_failed_a_must_clause(real_shares: tuple[Path, Path],

@@ -60,13 +60,16 @@ def main() -> int:
                   f"exit {run.returncode}, {len(run.failures)} failed", flush=True)
             for failure in run.failures:
                 print(f"    FAILED {failure.name}: {failure.message}", flush=True)
-    failed_runs = [r for r in rows if r[2].returncode != 0 or r[2].failures]
+            for clause in run.unverified:
+                print(f"    NOT VERIFIED {clause}", flush=True)
+    failed_runs = [r for r in rows if r[2].returncode != 0 or r[2].failures or r[2].unverified]
     lines = [f"# Flakes: {len(failed_runs)} of {len(rows)} full runs failed ({args.hog_runs} with a CPU hog)", "",
              f"machine: {os.cpu_count()} cores", "", "| run | CPU hog | wall (s) | scenarios | exit | failures |",
              "|---|---|---|---|---|---|"]
     for number, hog, run in rows:
         ran = sum(1 for s in run.scenarios.values() if s.outcome != "skipped")
-        failures = "<br>".join(f"{f.name}: {f.message}" for f in run.failures)
+        failures = "<br>".join([f"{f.name}: {f.message}" for f in run.failures]
+                               + [f"not verified: {c}" for c in run.unverified])
         lines.append(f"| {number} | {'yes' if hog else 'no'} | {run.wall:.1f} | {ran} | {run.returncode} "
                      f"| {failures} |")
     out = PROJECT_ROOT / "reports" / "flakes.md"

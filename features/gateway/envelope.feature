@@ -51,7 +51,7 @@ Feature: The error envelope and the vocabulary
     Given provider "primary" always streams "slow" and then stalls
     And the gateway admits 1 concurrent request and queues none
     When 1 client starts a chat completion request that stays in flight at provider "primary"
-    And a client sends GET /health to the gateway
+    And a client calls the gateway's health route without a token
     Then the response status is 200
 
   @GW-OBS-008

@@ -5,6 +5,7 @@ a timeline of every retry, breaker and timeout scenario and of every timed check
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from catalogue import Clause
+from catalogue import Catalogue, Clause
 from harness.judgement import NOT_RUN
 from harness.report.model import TimedCheck, anchor, clause_anchor
 from harness.report.timeline import render_svg
-from harness.verdict import ScenarioRecord, VerdictCollector
+from harness.verdict import RunStatus, ScenarioRecord, VerdictCollector
 
 TIMED_AREAS = frozenset({"retry", "breaker", "timeout"})
 HISTORY_EXCERPT_LINES = 60
@@ -53,6 +54,7 @@ class CaseLink:
     applies: bool
     note: str                 # why it does not apply, or the skip reason
     anchor: str | None        # of its section in the report, when it has one
+    checks: tuple[dict[str, Any], ...] = ()   # the case's checks that speak for this clause
 
     @property
     def greyed(self) -> bool:
@@ -70,6 +72,14 @@ class ClauseRow:
 
 
 @dataclass(frozen=True)
+class FailureGroup:
+    """Failed scenarios that share one cause: the first shown whole, the others listed."""
+
+    cause: str
+    scenarios: tuple[ScenarioView, ...]
+
+
+@dataclass(frozen=True)
 class TargetView:
     name: str
     anchor: str
@@ -78,8 +88,30 @@ class TargetView:
     failures: tuple[ScenarioView, ...]
     timed: tuple[ScenarioView, ...]
 
+    @property
+    def failure_groups(self) -> tuple[FailureGroup, ...]:
+        groups: dict[str, list[ScenarioView]] = {}
+        for view in self.failures:
+            groups.setdefault(cause_of(view.record.reason), []).append(view)
+        return tuple(FailureGroup(cause, tuple(views))
+                     for cause, views in sorted(groups.items(), key=lambda g: -len(g[1])))
+
     def clause_anchor(self, clause_id: str) -> str:
         return clause_anchor(self.name, clause_id)
+
+
+VARYING = [(re.compile(r"https?://[\w.\-]+(:\d+)?"), "<url>"),
+           (re.compile(r"\b[0-9a-f]{8,}\b|\b[0-9a-f-]{32,36}\b"), "<id>"),
+           (re.compile(r"\d+(\.\d+)?"), "#")]
+
+
+def cause_of(reason: str) -> str:
+    """What a failure says once what varies between scenarios (addresses, ids, numbers) is
+    blanked: failures with one cause read alike."""
+    text = reason.strip().splitlines()[0] if reason.strip() else "(no message)"
+    for pattern, blank in VARYING:
+        text = pattern.sub(blank, text)
+    return text[:200]
 
 
 def scenario_anchor(nodeid: str) -> str:
@@ -113,17 +145,17 @@ def history_excerpt(text: str, lines: int = HISTORY_EXCERPT_LINES) -> str:
                      else [f"({len(rows) - lines} earlier line(s) left out)"] + rows[-lines:])
 
 
-def target_view(collector: VerdictCollector, name: str) -> TargetView:
-    spec = collector.targets[name]
-    verdict = collector.verdict(spec)
-    clauses = dict(collector.catalogue.clauses)
-    records = collector.records(name)
+def target_view(verdict: dict[str, Any], records: list[ScenarioRecord], catalogue: Catalogue) -> TargetView:
+    """One target's part of the report: its verdict, and the records of its scenarios that ran
+    (their evidence and timed checks; none for a verdict merged without them)."""
+    name = verdict["implementation"]["name"]
+    clauses = dict(catalogue.clauses)
     views = {r.nodeid: ScenarioView(r, scenario_anchor(r.nodeid), scenario_name(r.nodeid),
                                     _timelines(r) if _is_timed(r, clauses) else ()) for r in records}
     shown = {r.case: views[r.nodeid].anchor for r in records if views[r.nodeid].failed or views[r.nodeid].timelines}
     rows = []
     for clause_id, entry in verdict["clauses"].items():
-        cases = tuple(_case_link(verdict["scenarios"][key], shown.get(key)) for key in entry["scenarios"])
+        cases = tuple(_case_link(verdict["scenarios"][key], shown.get(key), clause_id) for key in entry["scenarios"])
         failing = [c.anchor for c in cases if c.anchor and c.outcome in SHOWN_FAILED]
         explained = failing or [c.anchor for c in cases if c.anchor]
         rows.append(ClauseRow(clauses[clause_id], entry["result"], tuple(entry["reasons"]),
@@ -133,19 +165,24 @@ def target_view(collector: VerdictCollector, name: str) -> TargetView:
                       tuple(v for v in views.values() if v.timelines and not v.failed))
 
 
-def _case_link(case: dict[str, Any], section: str | None) -> CaseLink:
+def _case_link(case: dict[str, Any], section: str | None, clause_id: str) -> CaseLink:
     note = case["why_not_applicable"] if not case["applies"] else case["reason"] if case["outcome"] == "skipped" else ""
-    return CaseLink(case["name"], case["outcome"], case["applies"], note or "", section)
+    checks = tuple(c for c in case.get("checks", ()) if clause_id in c["clauses"])
+    return CaseLink(case["name"], case["outcome"], case["applies"], note or "", section, checks)
 
 
 def render_report(collector: VerdictCollector, generated_at: str) -> str:
+    targets = [target_view(collector.verdict(spec), collector.records(name), collector.catalogue)
+               for name, spec in collector.targets.items()]
+    return render_targets(targets, collector.status, len(collector.scenarios), generated_at)
+
+
+def render_targets(targets: list[TargetView], status: RunStatus, reported: int, generated_at: str) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                                      trim_blocks=True, lstrip_blocks=True)
     environment.filters["excerpt"] = history_excerpt
-    targets = [target_view(collector, name) for name in collector.targets]
-    reported = len(collector.scenarios)
     return environment.from_string(TEMPLATE).render(
-        targets=targets, status=collector.status, reported=reported, generated_at=generated_at,
+        targets=targets, status=status, reported=reported, generated_at=generated_at,
         suite_version=next((t.verdict["suite_version"] for t in targets), ""))
 
 
@@ -216,7 +253,7 @@ nav a { margin-right: 12px; }
 <td class="level-{{ row.clause.level }}">{{ row.clause.level }}</td>
 <td><span class="badge {{ row.result | replace(' ', '-') }}">{{ row.result }}</span>
 {% if row.reasons and row.result != 'passed' %}<details class="why" {% if row.reasons | length <= 2 %}open{% endif %}><summary>why ({{ row.reasons | length }})</summary><ul class="reasons">{% for r in row.reasons %}<li>{{ r }}</li>{% endfor %}</ul></details>{% endif %}</td>
-<td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span></li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
+<td>{% if row.cases %}<ul class="scenarios">{% for c in row.cases %}<li class="{{ 'greyed' if c.greyed else '' }}" data-outcome="{{ c.outcome }}" data-applies="{{ c.applies | lower }}">{% if c.anchor %}<a href="#{{ c.anchor }}">{{ c.name }}</a>{% else %}{{ c.name }}{% endif %} <span class="muted">({% if not c.applies %}not applicable: {{ c.note }}{% else %}{{ c.outcome }}{% if c.note %}: {{ c.note }}{% endif %}{% endif %})</span>{% if c.checks %}<ul class="checks">{% for k in c.checks %}<li class="check" data-outcome="{{ k.outcome }}">{{ k.step }} <span class="badge {{ k.outcome | replace(' ', '-') }}">{{ k.outcome }}</span>{% if k.message %}: <span class="muted">{{ k.message }}</span>{% endif %}</li>{% endfor %}</ul>{% endif %}</li>{% endfor %}</ul>{% else %}<span class="muted">no scenario</span>{% endif %}</td>
 <td>{% if row.evidence %}<a href="#{{ row.evidence }}">evidence</a>{% else %}<span class="muted">&mdash;</span>{% endif %}</td>
 </tr>
 {% endfor %}
@@ -294,7 +331,15 @@ Clauses whose scenarios did not run are <em>not verified</em>, never passed.</di
 
 <h3>Failures ({{ t.failures | length }})</h3>
 {% if not t.failures %}<p class="muted">No scenario failed.</p>{% endif %}
-{% for s in t.failures %}{{ scenario(s) }}{% endfor %}
+{% for g in t.failure_groups %}
+{% if g.scenarios | length > 1 %}<section class="failure-group"><p><strong>{{ g.scenarios | length }} scenarios failed the same way</strong>:
+<code>{{ g.cause }}</code>. The first is shown whole; the others:
+{% for s in g.scenarios[1:] %}<a href="#{{ s.anchor }}">{{ s.name }}</a>{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{{ scenario(g.scenarios[0]) }}
+<details class="same-cause"><summary>the other {{ g.scenarios | length - 1 }}</summary>
+{% for s in g.scenarios[1:] %}{{ scenario(s) }}{% endfor %}</details></section>
+{% else %}{{ scenario(g.scenarios[0]) }}{% endif %}
+{% endfor %}
 
 <h3>Timelines of the other retry, breaker, timeout and cleanup scenarios ({{ t.timed | length }})</h3>
 {% if not t.timed %}<p class="muted">None ran.</p>{% endif %}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harness.check_plugin import CHECK_LOG_KEY
 from harness.report.allure_labels import attach_evidence, label_scenario
 from harness.report.evidence import EVIDENCE_KEY, HISTORY_KEY, Evidence
 from harness.report.recorder import PAYLOAD_ATTRIBUTE
@@ -47,6 +48,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     payload: dict[str, Any] = {}
     history = item.stash.get(HISTORY_KEY, None)
+    log = item.stash.get(CHECK_LOG_KEY, None)
+    if report.when == "call" and log is not None:
+        payload["check_results"] = [r.to_data() for r in log.results]
     if report.when == "call" and history is not None:
         events = history.events()
         payload["checks"] = recorded_checks(events)

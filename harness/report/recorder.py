@@ -16,6 +16,7 @@ from typing import Any, cast
 import pytest
 
 from harness.report.html import write_report
+from harness.durations import CASE_PROPERTY, SCALE_PROPERTY, ExpectedDurations
 from harness.timing import TOLERANCE_PROPERTY
 from harness.verdict import VerdictCollector
 
@@ -27,6 +28,7 @@ class VerdictRecorder:
     def __init__(self, collector: VerdictCollector) -> None:
         self.collector = collector
         self.interrupted: str | None = None
+        self.took: dict[str, tuple[str, float, float]] = {}   # nodeid -> (case key, seconds so far, scale)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         selected = sum(1 for item in session.items if "clauses" in dict(item.user_properties))
@@ -46,12 +48,22 @@ class VerdictRecorder:
             return
         tolerances = [float(cast(str, value)) for key, value in report.user_properties if key == TOLERANCE_PROPERTY]
         outcome = outcome_of(report)
+        if SCALE_PROPERTY in props:
+            case, seconds, _ = self.took.get(report.nodeid, (str(props.get(CASE_PROPERTY, "")), 0.0, 0.0))
+            self.took[report.nodeid] = (case, seconds + report.duration, float(cast(str, props[SCALE_PROPERTY])))
         self.collector.add_report(
             str(props["target"]), str(props["clauses"]).split(","), report.nodeid, outcome,
             case=str(props.get("scenario", "")), duration=report.duration,
             failure=report.longreprtext if report.failed else "", reason=reason_of(report, outcome),
             payload=getattr(report, PAYLOAD_ATTRIBUTE, None),
             tolerances=tolerances)
+
+    def _write_durations(self, directory: Path) -> None:
+        """What each scenario that ran took, for the next run to start the longest first."""
+        durations = ExpectedDurations()
+        for case, seconds, scale in self.took.values():
+            durations.record(case, seconds, scale)
+        durations.write(directory, ExpectedDurations.read(directory).spec_seconds)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.interrupted = str(excinfo.value).strip() or "interrupted (Ctrl-C)"
@@ -63,6 +75,7 @@ class VerdictRecorder:
         self.collector.status = replace(self.collector.status, cut_short=str(reason) if reason else None)
         directory = Path(session.config.getoption("reports_dir"))
         self.collector.write(directory)
+        self._write_durations(directory)
         write_report(self.collector, directory / REPORT_FILE, time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 

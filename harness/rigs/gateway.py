@@ -18,6 +18,7 @@ from typing import Any
 
 from fault_injection.network import ProxyHandle
 from fault_injection.plugin import ScenarioNetwork
+from harness.chat import DEFAULT_MODEL
 from harness.fakes import Script, SyncProvider, start_provider
 from harness.fakes.provider import ProviderKind
 from harness.history import History
@@ -102,6 +103,7 @@ class GatewayRig:
 
     def values(self) -> dict[str, Any]:
         return {"providers": [slot.values() for slot in self.providers.values()],
+                "model": DEFAULT_MODEL,   # what clients ask the gateway for; it routes it to the providers
                 "limits": {"max_concurrent": self.limits.max_concurrent, "max_queue": self.limits.max_queue,
                            "max_body_bytes": self.limits.max_body_bytes}}
 

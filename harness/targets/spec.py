@@ -11,6 +11,8 @@
                 providers = [{name = "primary", kind = "openai", listen = "127.0.0.1:18001", api_key = "..."}]
     [config]    file = "gateway.yaml", template = "..." | template_file = "gw.yaml.j2"
     [readiness] path = "/health", status = 200, timeout = 20
+    [health]    path = "/health" (gateway) | "/v1/health" (hive), token = false
+    [metrics]   path = "/metrics", token = false, names = {llm_request_retries_total = "my_retries", ...}
     [cli]       command = [...prefix...], spawn = [...], infer = [...], ...   (a hive's own CLI)
 
 Every mistake is reported as TargetFileError naming the file, the key and the fix.
@@ -30,7 +32,7 @@ from harness.errors import TargetFileError
 
 KINDS = ("process", "docker", "url")
 TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "coarse_time_scale", "features", "expected_failures",
-            "description", "process", "docker", "url", "config", "readiness", "cli"}
+            "description", "process", "docker", "url", "config", "readiness", "health", "metrics", "cli"}
 CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
     "process": {"command", "env", "cwd"},
@@ -38,8 +40,11 @@ SECTION_KEYS = {
     "url": {"base_url", "token", "providers", "reset", "log_file"},
     "config": {"file", "template", "template_file"},
     "readiness": {"path", "status", "timeout"},
+    "health": {"path", "token"},
+    "metrics": {"path", "token", "names"},
     "cli": {"command", *CLI_OPERATIONS},
 }
+HEALTH_PATHS = {"gateway": "/health", "hive": "/v1/health"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,32 @@ class Readiness:
 
 
 @dataclass(frozen=True)
+class Route:
+    """Where the implementation serves something the clauses name, and whether it wants the
+    client's token there (the clauses' own checks still ask without one where they say so)."""
+
+    path: str
+    token: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    route: Route = Route("/metrics")
+    names: Mapping[str, str] = field(default_factory=dict)   # the clauses' metric name -> the target's own
+
+    def name(self, clause_name: str) -> str:
+        """The implementation's name for a metric the clauses name (a histogram's _count, _sum
+        and _bucket follow their base name)."""
+        if clause_name in self.names:
+            return self.names[clause_name]
+        for suffix in ("_count", "_sum", "_bucket"):
+            base = clause_name.removesuffix(suffix)
+            if base != clause_name and base in self.names:
+                return self.names[base] + suffix
+        return clause_name
+
+
+@dataclass(frozen=True)
 class CliSection:
     """How to run the implementation's CLI: a prefix plus one argument template per operation."""
 
@@ -141,6 +172,8 @@ class TargetSpec:
     url: UrlSection | None = None
     config: ConfigSection | None = None
     readiness: Readiness = Readiness()
+    health: Route = Route("/health")
+    metrics: MetricsSection = MetricsSection()
     cli: CliSection | None = None
 
     def claims(self, feature: str) -> bool:
@@ -240,7 +273,8 @@ def load_target_file(path: str | Path) -> TargetSpec:
         process=_process(check, raw) if kind == "process" else None,
         docker=_docker(check, raw) if kind == "docker" else None,
         url=_url(check, raw, profile) if kind == "url" else None,
-        config=_config(check, raw), readiness=_readiness(check, raw), cli=_cli(check, raw))
+        config=_config(check, raw), readiness=_readiness(check, raw),
+        health=_route(check, raw, "health", HEALTH_PATHS[profile]), metrics=_metrics(check, raw), cli=_cli(check, raw))
     for other in KINDS:
         if other != kind and other in raw:
             raise check.fail(f"[{other}]", f"kind = {kind!r} does not use a [{other}] table; remove it, "
@@ -385,6 +419,23 @@ def _readiness(check: _Checker, raw: Mapping[str, Any]) -> Readiness:
     if timeout <= 0:
         raise check.fail("readiness.timeout", "must be positive (seconds)")
     return Readiness(path, check.get(table, "status", int, "readiness.", default=200), timeout)
+
+
+def _route(check: _Checker, raw: Mapping[str, Any], section: str, default: str) -> Route:
+    table = _table(check, raw, section) or {}
+    path = check.get(table, "path", str, f"{section}.", default=default)
+    if not path.startswith("/"):
+        raise check.fail(f"{section}.path", f"must start with '/', got {path!r}")
+    return Route(path, check.get(table, "token", bool, f"{section}.", default=False))
+
+
+def _metrics(check: _Checker, raw: Mapping[str, Any]) -> MetricsSection:
+    table = _table(check, raw, "metrics") or {}
+    names = check.get(table, "names", dict, "metrics.", default={})
+    for key, value in names.items():
+        if not isinstance(value, str) or not value:
+            raise check.fail(f"metrics.names.{key}", "must be the implementation's own metric name (a string)")
+    return MetricsSection(_route(check, raw, "metrics", "/metrics"), dict(names))
 
 
 def _cli(check: _Checker, raw: Mapping[str, Any]) -> CliSection | None:

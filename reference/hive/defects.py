@@ -97,7 +97,7 @@ DEFECTS: dict[str, Defect[Components]] = {
         r"expected HTTP 200: GET \S+/v1/health -> 401", hive=HealthNeedsTokenWithWorkers),
     "health-degraded-503": _defect(
         "health answers 503 \"degraded\" while the hub breaker is open or every slot is taken",
-        ("HIVE-HEALTH-002",), r"GET /v1/health answered 503", hive=HealthDegraded),
+        ("HIVE-HEALTH-002",), r"the health route: GET \S+/v1/health -> 503", hive=HealthDegraded),
     # -- envelope, vocabulary ------------------------------------------------------------------------
     "router-errors-without-details": _defect(
         "a hand-written 404/405 handler answers {code, message, correlation_id} without details",
