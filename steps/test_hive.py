@@ -382,6 +382,16 @@ def then_provoked_conform(provoked: list[tuple[Provocation, Exchange]]) -> None:
                          + " | ".join(problems)
 
 
+@then("the hive log shows none of what the requests carried")
+def then_provoked_not_logged(provoked: list[tuple[Provocation, Exchange]], sut: RunningTarget, api_token: str) -> None:
+    if not getattr(sut, "log_visible", True):
+        pytest.skip(f"{sut.name} does not show its log to the harness")
+    log = sut.log_text()
+    secrets = (api_token, *(p.token for p, _ in provoked if p.token not in (None, "valid")), *LEAK_MARKERS)
+    logged = [secret for secret in secrets if secret and secret in log]
+    assert not logged, f"the hive log shows what the requests carried: {logged}"
+
+
 @then("no answer echoed the token or what the request carried")
 def then_provoked_no_echo(provoked: list[tuple[Provocation, Exchange]], api_token: str) -> None:
     secrets = (api_token, *(p.token for p, _ in provoked if p.token not in (None, "valid")), *LEAK_MARKERS)

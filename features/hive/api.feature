@@ -115,6 +115,7 @@ Feature: The hive's API guards: authentication, input, envelope
     When a client makes one request for each error the hive answers at once
     Then each answer was an error envelope with the HTTP status and the details its code requires
     And no answer echoed the token or what the request carried
+    And the hive log shows none of what the requests carried
 
   @HIVE-ENV-004
   Scenario: A client's correlation id comes back in the header and in the error

@@ -56,8 +56,8 @@ Feature: Inference routed to workers
     Then the response is an error envelope with code "WORKER_CRASHED"
     And the error details carry a non-empty delivered_text
 
-  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004 @coarse-timing
-  Scenario: A worker that hangs yields 504 INFERENCE_TIMEOUT and is then stopped
+  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004 @HIVE-LIMIT-004 @coarse-timing
+  Scenario: A worker that hangs yields 504 INFERENCE_TIMEOUT and is then stopped, its slot given back
     Given workers on GPU 0 hang after 0 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0
     When a client runs an inference
@@ -65,6 +65,9 @@ Feature: Inference routed to workers
     And the hive gave up on the worker at the inference timeout
     And the response came before the request timeout
     And that worker's process is gone and its port is free
+    Given another worker for model "acme/tiny-chat" is running on GPU 0
+    When 1 client starts an inference that stays in flight at the worker
+    Then the worker journal shows 2 inferences started
 
   @HIVE-TIMEOUT-003 @feature-streaming @coarse-timing
   Scenario: A streamed inference whose worker hangs after some tokens ends with INFERENCE_TIMEOUT

@@ -622,6 +622,28 @@ class WrongTokenUnauthorized(Authenticator):
                                headers={"WWW-Authenticate": "Bearer"}) from None
 
 
+class ForbiddenEchoesToken(Authenticator):
+    """The 403 says which token it refused."""
+
+    def check(self, authorization: str) -> None:
+        try:
+            super().check(authorization)
+        except ServiceError as error:
+            if error.code != "FORBIDDEN":
+                raise
+            raise ServiceError("FORBIDDEN", f"the bearer token {authorization[7:].strip()!r} is not valid",
+                               error.details) from None
+
+
+class LogsRequestBodies(Hive):
+    """Logs every request body it parses at INFO, as a debugging aid left on."""
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        raw = await super().body(request)
+        log.info("%s %s body=%s", request.method, request.url.path, raw)
+        return raw
+
+
 class HealthNeedsTokenWithWorkers(Hive):
     """Once it has workers, health lists them, and asks for the token that listing needs."""
 
@@ -742,6 +764,16 @@ class SlotKeptOnWorkerError(Hive):
             if error.code in WORKER_FAILURE_CODES:
                 self.kept.append(held.pop_all())
             raise
+
+
+class QueuePlaceKeptOnTimeout(Hive):
+    """An inference that times out stays counted among the requests in flight: its place is never
+    given back, so the hive's capacity shrinks by one with every timeout."""
+
+    def _release_after(self, failure: WorkerFailed, worker: Worker) -> None:
+        if failure.hung:
+            self.limiter.waiting += 1
+        super()._release_after(failure, worker)
 
 
 class SlotKeptOnDisconnect(Hive):
