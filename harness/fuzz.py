@@ -41,3 +41,18 @@ def random_bodies(count: int, seed: int) -> list[bytes]:
         else:
             bodies.append(json.dumps(_value(rng, 0)).encode())
     return bodies
+
+
+def random_field_bodies(count: int, seed: int, fields: tuple[str, ...]) -> list[bytes]:
+    """`count` bodies aimed at one route: mostly JSON objects whose keys are the route's own
+    `fields` (each present or not, plus now and then a stray key) holding values of every shape,
+    and some broken JSON; repeatable (seeded)."""
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(count):
+        body = {name: _value(rng, 1) for name in fields if rng.random() < 0.8}
+        if rng.random() < 0.2:
+            body[rng.choice(KEYS)] = _value(rng, 1)
+        text = json.dumps(body)
+        bodies.append((text[: rng.randrange(1, len(text))] if rng.random() < 0.1 and len(text) > 1 else text).encode())
+    return bodies

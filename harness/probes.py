@@ -92,3 +92,17 @@ def open_connections(history: History, source: str) -> int:
     opened = len(history.events(EventKind.CONNECTION_OPEN, source))
     closed = len(history.events(EventKind.CONNECTION_CLOSE, source))
     return opened - closed
+
+
+def process_remains(pid: int, started: float) -> str | None:
+    """What is left of the process `pid` that started by `started` (epoch seconds): its status
+    ("running", "sleeping", "zombie", ...), or None once it is gone. A zombie is not gone: nothing
+    reaped it. A pid the kernel has since given to a younger process is gone (creation times are
+    known to within the boot time's whole second)."""
+    try:
+        process = psutil.Process(pid)
+        if process.create_time() > started + 1.0:
+            return None
+        return str(process.status())
+    except psutil.NoSuchProcess:
+        return None

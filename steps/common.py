@@ -263,7 +263,8 @@ def then_correlation_echoed(exchange: Exchange, cid: str) -> None:
 @then("the response carries a generated correlation id in its header and its error")
 def then_correlation_generated(exchange: Exchange) -> None:
     header = exchange.headers.get("x-correlation-id")
-    assert header and exchange.json()["error"]["correlation_id"] == header, exchange.describe()
+    in_error = exchange.json()["error"]["correlation_id"]
+    assert header and in_error == header, f"the header says {header}, the error says {in_error}: {exchange.describe()}"
 
 
 @then("no response was 500 INTERNAL_ERROR")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_bdd import given, parsers
 
 from fault_injection.gpu.journal import workers_started
-from harness.probes import listening_ports, processes_with_argument
+from harness.probes import listening_ports, process_remains
 from harness.resolutions import CLEANUP
 from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
@@ -53,11 +53,12 @@ def given_ignore_sigterm(hive_rig: HiveRig, index: int) -> None:
     hive_rig.gpu.add_fault(index, ignore_sigterm=True)
 
 
-@given(parsers.re(r"workers on GPU (?P<index>\d+) (?P<fault>crash|hang|run out of memory) "
+@given(parsers.re(r"workers on GPU (?P<index>\d+) (?P<fault>crash|hang|run out of memory|fail) "
                   r"after (?P<count>\d+) tokens?$"),
        converters={"index": int, "count": int})
 def given_token_fault(hive_rig: HiveRig, index: int, fault: str, count: int) -> None:
-    key = {"crash": "crash_after_tokens", "hang": "hang_after_tokens", "run out of memory": "oom_after_tokens"}[fault]
+    key = {"crash": "crash_after_tokens", "hang": "hang_after_tokens", "run out of memory": "oom_after_tokens",
+           "fail": "fail_after_tokens"}[fault]
     hive_rig.gpu.add_fault(index, **{key: count})
 
 
@@ -76,7 +77,8 @@ def given_driver_missing(hive_rig: HiveRig) -> None:
 def then_journal_starts(hive_rig: HiveRig, count: int, backend: str, device: int) -> None:
     starts = workers_started(hive_rig.gpu.journal())
     assert len(starts) == count and all((s.backend, s.device) == (backend, device) for s in starts), \
-        [(s.backend, s.device) for s in starts]
+        f"worker starts (backend, device): {[(s.backend, s.device) for s in starts]}, expected {count} on {backend} " \
+        f"device {device}"
 
 
 @then("every worker start carried rbee's flags")
@@ -85,7 +87,7 @@ def then_rbee_flags(hive_rig: HiveRig) -> None:
     assert starts, "no worker started"
     for start in starts:
         argv = start.get("argv") or []
-        missing = [flag for flag in RBEE_FLAGS if flag not in argv]
+        missing = [flag for flag in RBEE_FLAGS if flag not in argv and not any(a.startswith(flag + "=") for a in argv)]
         assert not missing, f"worker started without {missing}: {argv}"
 
 
@@ -115,16 +117,16 @@ def then_no_start(hive_rig: HiveRig) -> None:
 
 @timed_then(parsers.parse("no worker process is left"), CLEANUP)
 def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
+    """Every process the worker journal says started (by its pid: a zombie nothing reaped is not gone)."""
     clock = timing.clock()
     starts = workers_started(hive_rig.gpu.journal())
-    ids = {str(s.worker_id) for s in starts}
     ports = {int(s.get("port")) for s in starts if s.get("port") is not None}
 
-    def released() -> bool:
-        return not any(processes_with_argument("--worker-id", i) for i in ids) and not listening_ports(ports)
+    def left() -> str:
+        processes = [f"pid {s.pid} ({s.worker_id}) {state}" for s in starts if (state := process_remains(s.pid, s.t))]
+        held = sorted(listening_ports(ports))
+        return ", ".join(processes + ([f"ports {held}"] if held else []))
 
-    wait_until(released, timeout=clock.deadline(TIMEOUTS.cleanup),
-               what="every worker process to be gone and its port free",
-               describe=lambda: f"{[str(p) for i in ids for p in processes_with_argument('--worker-id', i)]}, "
-                                f"ports {sorted(listening_ports(ports))}")
+    wait_until(lambda: not left(), timeout=clock.deadline(TIMEOUTS.cleanup),
+               what="every worker process to be gone and its port free", describe=left)
     decided(clock, CLEANUP)

@@ -44,6 +44,12 @@ def given_hub_fails_serves_fails_again(hive_rig: HiveRig, status: int, count: in
     hive_rig.script_hub(script(*[Reply(status)] * count, *[SERVE] * successes, then=Reply(status)))
 
 
+@given(parsers.re(r"the hub stalls (?P<count>\d+) times?, then serves the model$"), converters={"count": int})
+def given_hub_stalls(hive_rig: HiveRig, count: int) -> None:
+    """It sends nothing, not even headers: only the hive's own attempt timeout ends the attempt."""
+    hive_rig.script_hub(script(*[Reply(delay_before_headers=FOREVER)] * count, then=SERVE))
+
+
 @given(parsers.parse("the hub resets the connection {count:d} times, then serves the model"))
 def given_hub_resets(hive_rig: HiveRig, count: int) -> None:
     hive_rig.script_hub(script(*[Disconnect(reset=True)] * count, then=SERVE))
@@ -136,9 +142,9 @@ def then_no_hub_connection(hive_rig: HiveRig, history: History, timing: Scenario
 
 @then(parsers.parse('every request the hub received carried the correlation id "{cid}"'))
 def then_hub_correlation(hive_rig: HiveRig, cid: str) -> None:
-    requests = hive_rig.hub.requests
-    assert requests and all(r.headers.get("x-correlation-id") == cid for r in requests), \
-        [r.headers.get("x-correlation-id") for r in requests]
+    carried = [r.headers.get("x-correlation-id") for r in hive_rig.hub.requests]
+    assert carried and all(c == cid for c in carried), \
+        f"the hub received requests without the correlation id {cid!r}: {carried}"
 
 
 @given(parsers.re(r'the hub (?:also )?offers model "(?P<repo>[^"]+)" needing (?P<vram>\d+) MiB of VRAM$'),

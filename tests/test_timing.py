@@ -63,7 +63,7 @@ def test_the_scale_is_the_targets_unless_a_check_needs_more_and_never_above_real
 
 
 def test_timed_phrases_declare_what_their_checks_resolve() -> None:
-    found = resolutions_of(["the hive exits with code 0 within the cleanup timeout",
+    found = resolutions_of(["the hive exits within the cleanup timeout",
                             'the gap before request 2 to provider "primary" was about 3 seconds',
                             "the response status is 200"])
     assert [r.what for r in found] == [CLEANUP.what, "10 % of a 3 s Retry-After"]

@@ -13,8 +13,8 @@ for workers):
     loaded
     ready_callback      url, status | error      (payload is the body that was posted)
     listening           port
-    inference_started   job_id, tokens_planned
-    inference_fault     job_id, fault ("oom" | "crash" | "hang"), tokens_sent
+    inference_started   job_id, tokens_planned, correlation_id (the X-Correlation-ID it was sent, or null)
+    inference_fault     job_id, fault ("oom" | "fail" | "crash" | "hang"), tokens_sent
     inference_finished  job_id, tokens_sent, stop_reason
     client_disconnected job_id, tokens_sent
     inference_aborted   job_id, tokens_sent      (the worker stopped while streaming; no [DONE])

@@ -29,6 +29,7 @@ class DeviceFaults:
     oom_after_tokens: int | None = None
     crash_after_tokens: int | None = None
     hang_after_tokens: int | None = None
+    fail_after_tokens: int | None = None      # an in-band INFERENCE_FAILED error; the worker lives on
     ignore_sigterm: bool = False
     slow_load_seconds: float = 0.0
 
@@ -128,6 +129,7 @@ def _faults(r: _Reader) -> DeviceFaults:
         oom_after_tokens=r.integer("oom_after_tokens", None),
         crash_after_tokens=r.integer("crash_after_tokens", None),
         hang_after_tokens=r.integer("hang_after_tokens", None),
+        fail_after_tokens=r.integer("fail_after_tokens", None),
         ignore_sigterm=r.boolean("ignore_sigterm", False),
         slow_load_seconds=r.number("slow_load_seconds", 0.0),
     )

@@ -7,7 +7,8 @@
     POST /v1/shutdown    200, then the worker exits 0 (rbee's hive calls it before SIGTERM)
 
 Token faults come from the device's plan entry: oom -> an error event then [DONE] (the worker
-lives on); crash -> the process dies mid-stream; hang -> nothing more is sent, ever.
+lives on); fail -> the same with a non-GPU code (INFERENCE_FAILED); crash -> the process dies
+mid-stream; hang -> nothing more is sent, ever.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _validate(body: object) -> list[dict[str, Any]]:
 
 def _first_fault(faults: DeviceFaults, sent: int) -> str | None:
     for name, after in (("crash", faults.crash_after_tokens), ("oom", faults.oom_after_tokens),
-                        ("hang", faults.hang_after_tokens)):
+                        ("hang", faults.hang_after_tokens), ("fail", faults.fail_after_tokens)):
         if after == sent:
             return name
     return None
@@ -93,9 +94,11 @@ async def _events(state: WorkerState, progress: _Progress, planned: int, max_tok
         if fault == "crash":
             journal.write("exit", code=CRASH_EXIT, reason="crash_after_tokens")
             os._exit(CRASH_EXIT)  # abrupt on purpose: no end event, no [DONE], sockets reset by the kernel
-        if fault == "oom":
-            yield sse({"type": "error", "code": "GPU_VRAM_EXHAUSTED",
-                       "message": f"CUDA out of memory after {progress.sent} tokens"})
+        if fault in ("oom", "fail"):
+            yield sse({"type": "error", "code": "GPU_VRAM_EXHAUSTED", "message": f"CUDA out of memory after "
+                       f"{progress.sent} tokens"} if fault == "oom" else
+                      {"type": "error", "code": "INFERENCE_FAILED", "message": f"sampling failed after "
+                       f"{progress.sent} tokens"})
             yield DONE
             progress.finished = True
             return
@@ -182,7 +185,8 @@ def build_app(state: WorkerState) -> Starlette:
         max_tokens = int(body["max_tokens"])
         planned = min(max_tokens, state.plan.worker.tokens_per_inference)
         progress = _Progress(str(body["job_id"]))
-        state.journal.write("inference_started", job_id=progress.job_id, tokens_planned=planned)
+        state.journal.write("inference_started", job_id=progress.job_id, tokens_planned=planned,
+                            correlation_id=request.headers.get("x-correlation-id"))
         return EventStream(state, progress, _events(state, progress, planned, max_tokens), correlation)
 
     async def shutdown(_: Request) -> Response:

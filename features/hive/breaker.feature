@@ -7,16 +7,22 @@ Feature: A circuit breaker on the hub
   where a shorter cooldown or a Retry-After that does not count down shows. Failed downloads of
   different models overlap (each takes its whole 31 s backoff), so five of them take one backoff.
 
-  @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-004 @HIVE-BREAKER-007 @HIVE-VOC-003
-  Scenario: Five failed downloads open the breaker
+  @HIVE-BREAKER-001 @HIVE-BREAKER-003 @HIVE-BREAKER-004 @HIVE-BREAKER-007 @HIVE-VOC-003 @HIVE-HEALTH-002
+  Scenario: Five failed downloads open the breaker, and its cooldown is 60 s from the opening
+    # The hub would serve a 31st request: a probe that reached it would pass, and so does the trial.
     Given the hub also offers models "acme/chat-1" to "acme/chat-5"
-    And the hub always answers 503
+    And the hub answers 503 30 times, then serves the model
     When clients download models "acme/chat-1" to "acme/chat-5" at the same time
     And a client probes the hub breaker right after it opened
-    And a client probes the hub breaker shortly before its cooldown ends
-    Then every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and the hub saw no request
+    Then the hive's health route still answers 200 without a token
+    # The probes must not move the cooldown: 60 s after the opening the trial passes.
+    When a client probes the hub breaker shortly before its cooldown ends
+    And the hub breaker cooldown has elapsed
+    And a client downloads model "acme/tiny-chat"
+    Then the response status is 200
+    And every probe was rejected at once with 503 CIRCUIT_BREAKER_OPEN, and the hub saw no request
     And every probe carried a Retry-After of the cooldown left
-    And the hub received 30 metadata requests
+    And the hub received 31 metadata requests
 
   @HIVE-BREAKER-002
   Scenario: Unknown models do not count against the breaker
@@ -42,8 +48,8 @@ Feature: A circuit breaker on the hub
     Then the hub received 30 metadata requests during the 5 downloads and none during the one after them
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
-  @HIVE-BREAKER-005
-  Scenario: A failed trial reopens the breaker
+  @HIVE-BREAKER-005 @HIVE-BREAKER-003
+  Scenario: A failed trial reopens the breaker, for downloads and for spawns that need one
     Given the hub also offers models "acme/chat-1" to "acme/chat-5"
     And the hub always answers 503
     When clients download models "acme/chat-1" to "acme/chat-5" at the same time
@@ -52,6 +58,10 @@ Feature: A circuit breaker on the hub
     And a client downloads model "acme/tiny-chat"
     Then the hub received 36 metadata requests
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    When a client spawns a worker for model "acme/tiny-chat" on cuda device 0
+    Then the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
+    And the hub received 36 metadata requests
+    And the worker journal shows no worker start
 
   @HIVE-BREAKER-006
   Scenario: While the trial is in flight other downloads are rejected
@@ -65,8 +75,8 @@ Feature: A circuit breaker on the hub
     Then the hub received 31 metadata requests
     And the response is an error envelope with code "CIRCUIT_BREAKER_OPEN"
 
-  @HIVE-BREAKER-008
-  Scenario: A successful download resets the count
+  @HIVE-BREAKER-008 @HIVE-BREAKER-001
+  Scenario: A successful download resets the count, and four failed downloads leave the breaker closed
     # Distinct models: a model on disk is not fetched again, so repeating one would never reach the hub.
     Given the hub also offers models "acme/chat-1" to "acme/chat-10"
     And the hub fails 4 downloads, succeeds once, fails 4 more, then serves the model

@@ -9,8 +9,10 @@ Feature: Capacity without workers, and queued inferences
     And the response carries a Retry-After that agrees with its error details
 
   @HIVE-LIMIT-001
-  Scenario: A queued inference is served when the slot frees
+  Scenario: A queued inference waits for the slot and is served when it frees
     Given the hive admits 1 inference per worker and queues 1
+    And workers take 0.5 seconds per token
     And a worker for model "acme/tiny-chat" is running on GPU 0
     When 2 clients run inferences at the same time
     Then both inferences completed
+    And the worker ran the inferences one after the other

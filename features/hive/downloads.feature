@@ -26,6 +26,13 @@ Feature: Downloading models from the hub
     Then the response status is 200
     And the hub received 3 metadata requests
 
+  @HIVE-RETRY-001 @coarse-timing
+  Scenario: A hub that stalls is retried once the attempt times out
+    Given the hub stalls 1 time, then serves the model
+    When a client downloads model "acme/tiny-chat"
+    Then the response status is 200
+    And the hub received 2 metadata requests
+
   @HIVE-RETRY-002 @HIVE-VOC-004
   Scenario: A model the hub does not know is not retried
     When a client downloads model "acme/no-such-model"
@@ -50,12 +57,13 @@ Feature: Downloading models from the hub
     When a client downloads model "acme/tiny-chat"
     Then the response is an error envelope with code "DOWNLOAD_FAILED"
     And the hub received 6 metadata requests
+    And the error details say attempts is 6
     And the gaps between the requests to the hub follow the hive backoff schedule
     And the hive holds no connection to the hub
     And the hive's temp dir is empty
 
-  @HIVE-RETRY-005
-  Scenario: Retry jitter varies between downloads
+  @HIVE-RETRY-005 @HIVE-RETRY-004
+  Scenario: Retry jitter varies between downloads, each delay inside its window
     Given the hub also offers models "acme/chat-1" to "acme/chat-4"
     And the hub always answers 503
     When clients download models "acme/chat-1" to "acme/chat-4" at the same time
@@ -73,12 +81,19 @@ Feature: Downloading models from the hub
     When a client downloads model "acme/tiny-chat" with correlation id "corr-hive-hub-2"
     Then every request the hub received carried the correlation id "corr-hive-hub-2"
 
+  @HIVE-OBS-002
+  Scenario: The correlation id travels to the worker
+    Given a worker for model "acme/tiny-chat" is running on GPU 0
+    When a client runs an inference with correlation id "corr-hive-worker-3"
+    Then every inference the worker journal shows carried the correlation id "corr-hive-worker-3"
+
   @HIVE-CLEANUP-008 @coarse-timing
   Scenario: A download cut half way leaves no partial file
     Given the hub cuts every file transfer after 1000 bytes
     When a client downloads model "acme/tiny-chat"
     Then the response is an error envelope with code "DOWNLOAD_FAILED"
     And the hive's temp dir is empty
+    And no partial model file is left in the hive's directories
     And the hive holds no connection to the hub
 
   @slow @HIVE-RETRY-004

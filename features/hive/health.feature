@@ -4,8 +4,8 @@ Feature: Hive health and unknown routes
   know is reported in the error envelope rather than as a bare page.
 
   @HIVE-HEALTH-001
-  Scenario: The health route answers while the hive is up
-    Given the hive is running
+  Scenario: The health route answers while the hive is up, without a token, also once it has workers
+    Given a worker for model "acme/tiny-chat" is running on GPU 0
     When a client calls the hive's health route without a token
     Then the response status is 200
 

@@ -10,14 +10,17 @@ Feature: Inference routed to workers
     Then the stream carried tokens and ended with exactly one terminal event, "end"
 
   @HIVE-STREAM-001 @HIVE-STREAM-003 @HIVE-STREAM-002 @feature-streaming
-  Scenario: A worker that crashes after its first tokens ends the stream with WORKER_CRASHED
+  Scenario: A worker that crashes after its first tokens ends the stream with WORKER_CRASHED, not retried
+    # A second worker is free: a hive that retried the stream would have somewhere to send it.
     Given workers on GPU 0 crash after 3 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0
+    And another worker for model "acme/tiny-chat" is running on GPU 0
     When a client streams an inference
-    Then the stream ended with an error event with code "WORKER_CRASHED"
-    And the error event reports the text delivered before it
+    Then the worker journal shows 1 inference started
+    And no token reached the client twice
     And the stream carried exactly one terminal event, "error"
-    And the worker journal shows 1 inference started
+    And the stream ended with an error event with code "WORKER_CRASHED"
+    And the error event reports the text delivered before it
 
   @HIVE-STREAM-004 @feature-streaming
   Scenario: A worker that crashes before its first token gets the HTTP error, not an event
@@ -53,8 +56,8 @@ Feature: Inference routed to workers
     Then the response is an error envelope with code "WORKER_CRASHED"
     And the error details carry a non-empty delivered_text
 
-  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004 @coarse-timing
-  Scenario: A worker that hangs yields 504 INFERENCE_TIMEOUT and is then stopped
+  @HIVE-TIMEOUT-001 @HIVE-TIMEOUT-002 @HIVE-TIMEOUT-004 @HIVE-LIMIT-004 @coarse-timing
+  Scenario: A worker that hangs yields 504 INFERENCE_TIMEOUT and is then stopped, its slot given back
     Given workers on GPU 0 hang after 0 tokens
     And a worker for model "acme/tiny-chat" is running on GPU 0
     When a client runs an inference
@@ -62,6 +65,9 @@ Feature: Inference routed to workers
     And the hive gave up on the worker at the inference timeout
     And the response came before the request timeout
     And that worker's process is gone and its port is free
+    Given another worker for model "acme/tiny-chat" is running on GPU 0
+    When 1 client starts an inference that stays in flight at the worker
+    Then the worker journal shows 2 inferences started
 
   @HIVE-TIMEOUT-003 @feature-streaming @coarse-timing
   Scenario: A streamed inference whose worker hangs after some tokens ends with INFERENCE_TIMEOUT
@@ -78,6 +84,15 @@ Feature: Inference routed to workers
     When a client runs an inference and hangs up once the worker has started it
     Then the hive has let go of the worker within the cleanup timeout
     When 1 client starts an inference that stays in flight at the worker
+    Then the worker journal shows 2 inferences started
+
+  @HIVE-LIMIT-004
+  Scenario: An inference the worker fails gives its slot back
+    Given workers on GPU 0 fail after 1 token
+    And a worker for model "acme/tiny-chat" is running on GPU 0
+    When a client runs an inference
+    Then the response is an error envelope with code "INFERENCE_FAILED"
+    When a client runs an inference
     Then the worker journal shows 2 inferences started
 
   @HIVE-CLEANUP-006 @HIVE-LIMIT-004 @feature-streaming

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -64,6 +65,22 @@ def file_sha256(repo_id: str, filename: str, size: int) -> str:
     for offset in range(0, size, 1 << 20):
         digest.update(file_bytes(repo_id, filename, offset, min(size, offset + (1 << 20))))
     return digest.hexdigest()
+
+
+def partial_copies(directories: Iterable[Path], models: Iterable[HubModel]) -> list[tuple[Path, str, str, int, int]]:
+    """Files under `directories` that hold the start of a file the hub serves but not all of it
+    (an empty file named as one counts): (path, repo, file name, size, full size) each."""
+    files = [(m.repo_id, name, size) for m in models for name, size in m.files.items()]
+    found = []
+    for directory in directories:
+        for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            for repo, name, total in files:
+                prefix = data == file_bytes(repo, name, 0, len(data)) if data else path.name == name
+                if len(data) < total and prefix:
+                    found.append((path, repo, name, len(data), total))
+                    break
+    return found
 
 
 class FakeHub(FakeServer):

@@ -5,7 +5,10 @@ The GPU side (plan, fake nvidia-smi, fake worker and its journal) is the `GpuRig
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fault_injection.network import ProxyHandle
@@ -45,6 +48,8 @@ class HiveRig:
     limits: HiveLimits = field(default_factory=HiveLimits)
     gpu: GpuRig = field(default_factory=GpuRig)
     time_scale: float = 1.0
+    # Where the hive keeps the models it downloads, so a Then step can look for what a failed download left.
+    models_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="faultline-models-")))
     _hub: SyncHub | None = None
     _hub_proxy: ProxyHandle | None = None
 
@@ -67,6 +72,7 @@ class HiveRig:
         return {"hub_url": f"http://{self._hub_proxy.listen}",
                 "limits": {"slots_per_worker": self.limits.slots_per_worker, "max_queue": self.limits.max_queue},
                 "timeouts": {"ready": ready_timeout(self.time_scale)},
+                "models_dir": str(self.models_dir),
                 **self.gpu.values(self.time_scale)}
 
     def request_log(self) -> str:
@@ -78,3 +84,4 @@ class HiveRig:
         if self._hub is not None:
             self._hub.stop()
         self.gpu.close()
+        shutil.rmtree(self.models_dir, ignore_errors=True)

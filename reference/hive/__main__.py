@@ -20,13 +20,11 @@ import uvicorn
 
 from reference.common.cli import base_parser, read_config
 from reference.common.clock import ScaledClock
-from reference.common.errors import ServiceError
 from reference.common.serve import PromptServer, configure_logging
 from reference.hive.app import Hive, build_app
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig, parse_config
 from reference.hive.defects import DEFECT_ENV, components_for
-from reference.hive.gpu import GpuQueryFailed, NvidiaSmi, device_failed, find_device
 
 
 class _Server(PromptServer):
@@ -37,28 +35,22 @@ class _Server(PromptServer):
         yield
 
 
-def unusable_device(config: HiveConfig, scale: float) -> ServiceError | None:
-    smi = NvidiaSmi(config.nvidia_smi, config.env, ScaledClock(scale).real(config.timeouts.nvidia_smi) + 1.0)
-    try:
-        devices = smi.query_now()
-    except GpuQueryFailed as exc:
-        return device_failed(config.devices[0], str(exc))
-    for index in config.devices:
-        if find_device(devices, index) is None:
-            return device_failed(index, f"no device {index} (found {[d.index for d in devices]})")
-    return None
-
-
 async def run(config: HiveConfig, parts: Components, host: str, port: int, scale: float) -> int:
     clock = ScaledClock(scale)
-    hive = Hive(config, clock, parts, port)
+    hive = (parts.hive or Hive)(config, clock, parts, port)
     settings = uvicorn.Config(build_app(hive), host=host, port=port, log_level="warning", access_log=False,
                               lifespan="off", timeout_graceful_shutdown=max(clock.real(1.0), 0.1))
     server = _Server(settings)
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
+    for sig in parts.stop_signals:
+        loop.add_signal_handler(sig, on_signal, sig)
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -70,6 +62,9 @@ async def run(config: HiveConfig, parts: Components, host: str, port: int, scale
         await serving
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind
         return int(exc.code or 1)
+    if received and parts.reraise_stop_signal:
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
     return 0 if stop.is_set() else 1
 
 
@@ -88,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         parser.error(f"--config {args.config}: {exc}")
     if config.devices:
-        failure = unusable_device(config, args.time_scale)
+        failure = parts.startup_gpu_check(config, args.time_scale)
         if failure is not None:
             print(json.dumps(failure.envelope(uuid.uuid4().hex)), file=sys.stderr, flush=True)
-            return 1
+            # At once: the interpreter's teardown of everything imported so far is no part of failing fast.
+            os._exit(parts.gpu_failure_exit_code)
     return asyncio.run(run(config, parts, args.host, args.port, args.time_scale))
 
 

@@ -29,20 +29,18 @@ from starlette.routing import Route
 
 from reference.common.clock import ScaledClock
 from reference.common.errors import ServiceError
-from reference.common.http import (CorrelationIdMiddleware, correlation_id, exception_handlers, read_body,
-                                   unless_disconnected)
+from reference.common.http import correlation_id, exception_handlers, read_body, unless_disconnected
 from reference.hive import render
 from reference.hive.codes import WORKER_NOT_FOUND, hive_error
 from reference.hive.components import Components
 from reference.hive.config import HiveConfig
 from reference.hive.gpu import NvidiaSmi
 from reference.hive.hub import Hub
-from reference.hive.inference import WorkerCall, WorkerFailed
+from reference.hive.inference import WorkerFailed
 from reference.hive.models import ModelStore
-from reference.hive.spawn import Spawner
-from reference.hive.validation import (InferenceRequest, json_object, parse_inference, parse_model_ref,
-                                       parse_spawn, parse_worker_id)
-from reference.hive.workers import Supervisor, Worker
+from reference.hive.validation import InferenceRequest
+from reference.hive.retry import RetryPolicy
+from reference.hive.workers import Worker
 
 log = logging.getLogger("reference.hive")
 VERSION = "0.1.0"
@@ -54,27 +52,34 @@ class Hive:
         config.temp_dir.mkdir(parents=True, exist_ok=True)
         config.models_dir.mkdir(parents=True, exist_ok=True)
         self.auth = parts.authenticator(config.api_token)
+        self.validator = parts.validator()
         self.breaker = parts.breaker(config.breaker, clock)
-        self.hub = Hub(config.hub_url, parts.retry_policy(config.retry), self.breaker, parts.classifier(),
-                       clock, config.timeouts.hub, config.temp_dir, keep_partial=not parts.remove_temp_files)
+        self.hub = self._hub(parts.retry_policy(config.retry))
         self.models = ModelStore(config.models_dir, self.hub)
+        spawn_models = self.models if parts.spawn_retry_policy is None else \
+            ModelStore(config.models_dir, self._hub(parts.spawn_retry_policy(config.retry)))
         self.limiter = parts.limiter(config.limits, lambda: list(self.supervisor.workers.values()))
-        self.supervisor = Supervisor(config.worker_command, config.env, config.temp_dir, clock,
+        self.supervisor = parts.supervisor(config.worker_command, config.env, config.temp_dir, clock,
                                      config.timeouts.cleanup, config.limits.slots_per_worker,
                                      self.limiter.changed, escalate=parts.escalate_to_sigkill,
                                      term_grace=parts.term_grace,
                                      remove_temp=parts.remove_temp_files)
         smi = NvidiaSmi(config.nvidia_smi, config.env, clock.real(config.timeouts.nvidia_smi) + 1.0)
-        self.spawner = Spawner(clock, self.models, parts.preflight(smi), self.supervisor,
+        self.spawner = parts.spawner(clock, spawn_models, parts.preflight(smi), self.supervisor,
                                config.timeouts.ready, f"http://127.0.0.1:{port}/v1/workers/ready",
                                parts.gpu_fallback)
         # No keep-alive: closing a worker request closes its connection, which is how a worker is told.
         self.client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
 
+    def _hub(self, policy: RetryPolicy) -> Hub:
+        config = self.config
+        return self.parts.hub(config.hub_url, policy, self.breaker, self.parts.classifier(), self.clock,
+                              config.timeouts.hub, config.temp_dir, keep_partial=not self.parts.remove_temp_files)
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def body(self, request: Request) -> dict[str, Any]:
-        return json_object(await read_body(request, self.config.limits.max_body_bytes))
+        return self.validator.json_object(await read_body(request, self.config.limits.max_body_bytes))
 
     def authorise(self, request: Request) -> None:
         self.auth.check(request.headers.get("authorization", ""))
@@ -106,14 +111,14 @@ class Hive:
 
     async def download(self, request: Request) -> Response:
         self.authorise(request)
-        ref = parse_model_ref(await self.body(request))
+        ref = self.validator.model_ref(await self.body(request))
         info, cached = await self.models.ensure(ref, correlation_id(request))
         return JSONResponse({"download_id": "cached" if cached else "complete", "model_ref": ref.text,
                              "local_path": str(self.models.path(ref, info))})
 
     async def spawn(self, request: Request) -> Response:
         self.authorise(request)
-        spawn = parse_spawn(await self.body(request))
+        spawn = self.validator.spawn(await self.body(request))
         worker = await self.spawner.spawn(spawn, correlation_id(request))
         return JSONResponse({"worker_id": worker.id, "url": worker.url, "state": str(worker.state),
                              "pid": worker.pid})
@@ -122,7 +127,7 @@ class Hive:
         # The worker calls back without a bearer (as rbee's does); only a loading worker we started may.
         try:
             raw = await self.body(request)
-            worker_id = parse_worker_id(raw)
+            worker_id = self.validator.worker_id(raw)
         except ServiceError:
             self.authorise(request)
             raise
@@ -143,13 +148,13 @@ class Hive:
 
     async def stop(self, request: Request) -> Response:
         self.authorise(request)
-        worker = self.worker(parse_worker_id(await self.body(request)))
+        worker = self.worker(self.validator.worker_id(await self.body(request)))
         exit_code = await self.supervisor.stop(worker)
         return JSONResponse({"worker_id": worker.id, "exit_code": exit_code, "state": str(worker.state)})
 
     async def inference(self, request: Request) -> Response:
         self.authorise(request)
-        wanted = parse_inference(await self.body(request))
+        wanted = self.validator.inference(await self.body(request))
         cid = correlation_id(request)
         held = AsyncExitStack()  # the slot and the worker connection, released together
         try:
@@ -165,8 +170,8 @@ class Hive:
                                  headers={"Cache-Control": "no-cache", "X-Correlation-ID": cid})
 
     async def _start(self, wanted: InferenceRequest, held: AsyncExitStack, cid: str) -> Response | Streaming:
-        worker = await held.enter_async_context(self.limiter.slot(wanted.model))
-        call = WorkerCall(self.client, worker, wanted, self.clock, self.config.timeouts.inference, cid)
+        worker = await self._take_slot(wanted, held)
+        call = self.parts.worker_call(self.client, worker, wanted, self.clock, self.config.timeouts.inference, cid)
         held.push_async_callback(call.close)
         try:
             await call.open()
@@ -187,6 +192,10 @@ class Hive:
             raise failure.error from None
         return Streaming(worker, head, events)
 
+    async def _take_slot(self, wanted: InferenceRequest, held: AsyncExitStack) -> Worker:
+        """A slot (or a queue place, then a slot) on a worker for the model, given back when `held` closes."""
+        return await held.enter_async_context(self.limiter.slot(wanted.model))
+
     async def _relay(self, stream: Streaming, held: AsyncExitStack, cid: str) -> AsyncIterator[bytes]:
         try:
             for event in stream.head:
@@ -197,7 +206,7 @@ class Hive:
             yield render.DONE
         except WorkerFailed as failure:
             self._release_after(failure, stream.worker)
-            yield render.error_event(failure.error, cid)
+            yield self.parts.error_event(failure.error, cid)
             yield render.DONE
         finally:
             await held.aclose()
@@ -225,5 +234,5 @@ def build_app(hive: Hive) -> Starlette:
               Route("/v1/workers/list", hive.list_workers, methods=["GET"]),
               Route("/v1/workers/stop", hive.stop, methods=["POST"]),
               Route("/v1/inference", hive.inference, methods=["POST"])]
-    return Starlette(routes=routes, middleware=[Middleware(CorrelationIdMiddleware)],
+    return Starlette(routes=routes, middleware=[Middleware(hive.parts.middleware)],
                      exception_handlers=exception_handlers(hive.parts.render_error))

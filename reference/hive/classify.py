@@ -1,6 +1,6 @@
 """Which hub failures are worth another attempt (seed 000 Pattern 1, DESIGN §2).
 
-    retry:  connection refused / reset / timeout, 408, 429, every 5xx
+    retry:  connection refused / reset, a timeout (the hub stalled), 408, 429, every 5xx
     never:  every other 4xx (a missing model does not appear by asking again)
 The breaker counts the same failures: a client error says nothing about the hub's health.
 """
@@ -25,3 +25,7 @@ class Classifier:
 
     def connection_failure(self) -> Verdict:
         return Verdict(retryable=True, counts_against_breaker=True)
+
+    def timeout(self) -> Verdict:
+        """An attempt the hub left unanswered (connect, read or whole-attempt timeout)."""
+        return self.connection_failure()

@@ -17,6 +17,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,6 +28,18 @@ OK, ERROR, TIMEOUT, UNREACHABLE = 0, 1, 124, 255
 TIMEOUT_CODES = frozenset({"INFERENCE_TIMEOUT", "GATEWAY_TIMEOUT"})
 REQUEST_TIMEOUT = 30.0      # spec seconds, seed 000 Pattern 7
 LONG_REQUEST_TIMEOUT = 120.0  # spawn and download: a model download may run the whole retry schedule
+
+
+@dataclass(frozen=True)
+class CliBehaviour:
+    """What the CLI exits with, and how it reads an answer; a defect (reference.hive.defects) changes one."""
+
+    timeout_exit_code: int = TIMEOUT      # the hive said INFERENCE_TIMEOUT, or the CLI's own clock ran out
+    error_exit_code: int = ERROR          # the hive answered with an error
+    server_error_exit_code: int = ERROR   # ... an error with a 5xx status
+    unreachable_exit_code: int = UNREACHABLE
+    errors_to: str = "stderr"             # where the error envelope is printed
+    spawned_state: str | None = None      # a spawn succeeded only with the worker in this state (None: any 2xx)
 
 
 class Outcome(Exception):
@@ -67,11 +80,11 @@ def local_envelope(code: str, message: str, action: str) -> dict[str, Any]:
                       "correlation_id": uuid.uuid4().hex}}
 
 
-def timeout_exit_code(defect: str | None) -> int:
+def behaviour(defect: str | None) -> CliBehaviour:
     if not defect:
-        return TIMEOUT
+        return CliBehaviour()
     from reference.hive.defects import components_for  # the daemon's parts: slow to import, rarely needed
-    return components_for(defect).cli_timeout_exit_code
+    return components_for(defect).cli
 
 
 def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
@@ -90,9 +103,12 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | No
     return "GET", "/v1/workers/list", None
 
 
-def failure_of(envelope: Any) -> Outcome:
+def failure_of(envelope: Any, status: int, how: CliBehaviour) -> Outcome:
     code = envelope.get("error", {}).get("code") if isinstance(envelope, dict) else None
-    exit_code = TIMEOUT if code in TIMEOUT_CODES else ERROR
+    if code in TIMEOUT_CODES:
+        exit_code = how.timeout_exit_code
+    else:
+        exit_code = how.server_error_exit_code if status >= 500 else how.error_exit_code
     return Outcome(exit_code, envelope if isinstance(envelope, dict) else None)
 
 
@@ -105,7 +121,7 @@ def sse_payloads(lines: Iterator[str]) -> Iterator[Any]:
             yield json.loads(data)
 
 
-def execute(args: argparse.Namespace, timeout: float) -> None:
+def execute(args: argparse.Namespace, timeout: float, how: CliBehaviour) -> None:
     method, path, body = request_for(args)
     headers = {"Authorization": f"Bearer {args.token}", "X-Correlation-ID": uuid.uuid4().hex}
     with httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False) as client, \
@@ -113,7 +129,8 @@ def execute(args: argparse.Namespace, timeout: float) -> None:
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             for event in sse_payloads(response.iter_lines()):
                 if isinstance(event, dict) and event.get("type") == "error":
-                    raise failure_of({"error": event.get("error")} if "error" in event else event)
+                    raise failure_of({"error": event.get("error")} if "error" in event else event,
+                                     response.status_code, how)
                 if isinstance(event, dict) and event.get("type") == "token":
                     sys.stdout.write(str(event.get("t", "")))
                     sys.stdout.flush()
@@ -121,38 +138,43 @@ def execute(args: argparse.Namespace, timeout: float) -> None:
             return
         payload = json.loads(response.read() or b"null")
         if response.status_code >= 400:
-            raise failure_of(payload)
+            raise failure_of(payload, response.status_code, how)
+        if args.command == "spawn" and how.spawned_state is not None and isinstance(payload, dict) \
+                and payload.get("state") != how.spawned_state:
+            raise Outcome(how.error_exit_code, local_envelope(
+                "WORKER_SPAWN_FAILED", f"the worker is {payload.get('state')}, not {how.spawned_state}",
+                "Check the worker"))
         print(json.dumps(payload, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        timeout_exit = timeout_exit_code(args.defect or os.environ.get(DEFECT_ENV))
+        how = behaviour(args.defect or os.environ.get(DEFECT_ENV))
     except ValueError as exc:
         parser().error(f"--defect: {exc}")
     long_running = args.command in ("spawn", "download")
     spec_timeout = args.timeout or (LONG_REQUEST_TIMEOUT if long_running else REQUEST_TIMEOUT)
     try:
-        execute(args, spec_timeout * args.time_scale)
+        execute(args, spec_timeout * args.time_scale, how)
         return OK
     except Outcome as outcome:
         result = outcome
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
             httpx.WriteError) as exc:
-        result = Outcome(UNREACHABLE, local_envelope(
+        result = Outcome(how.unreachable_exit_code, local_envelope(
             "BAD_GATEWAY",
             f"cannot reach the hive at {args.url}: {type(exc).__name__}", "Check that the hive is running"))
     except httpx.TimeoutException:
-        result = Outcome(TIMEOUT, local_envelope(
+        result = Outcome(how.timeout_exit_code, local_envelope(
             "GATEWAY_TIMEOUT", f"no answer within {spec_timeout:g}s",
             "Retry later or raise --timeout"))
     except (httpx.HTTPError, ValueError) as exc:
-        result = Outcome(ERROR, local_envelope("BAD_GATEWAY", f"unreadable answer: {type(exc).__name__}",
+        result = Outcome(how.error_exit_code, local_envelope("BAD_GATEWAY", f"unreadable answer: {type(exc).__name__}",
                                                "Check the hive's URL"))
     if result.envelope is not None:
-        print(json.dumps(result.envelope), file=sys.stderr)
-    return timeout_exit if result.code == TIMEOUT else result.code
+        print(json.dumps(result.envelope), file=sys.stdout if how.errors_to == "stdout" else sys.stderr)
+    return result.code
 
 
 if __name__ == "__main__":

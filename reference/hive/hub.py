@@ -142,10 +142,17 @@ class Hub:
                     raise OperationFailed(what, failure, number) from None
                 delay = self.policy.delay(number)
                 number += 1
-                # No URL or model here: log lines must not carry request content.
-                log.warning("hub %s download failed (%s); attempt %d/%d in %.3f spec s correlation_id=%s",
-                            what, failure.reason, number, self.policy.max_attempts, delay, cid)
+                self._log_retry(what, failure.reason, number, delay, cid)
                 await self.clock.sleep(delay)
+
+    def _log_retry(self, what: str, reason: str, attempt: int, delay: float, cid: str) -> None:
+        """Before attempt `attempt` (2..M) starts. No URL or model here: log lines must not carry
+        request content."""
+        log.warning("hub %s download failed (%s); attempt %d/%d in %.3f spec s correlation_id=%s",
+                    what, reason, attempt, self.policy.max_attempts, delay, cid)
+
+    def _headers(self, cid: str) -> dict[str, str]:
+        return {"x-correlation-id": cid}
 
     async def _get_json(self, url: str, cid: str) -> Any:
         async with self._exchange(url, cid) as response:
@@ -163,7 +170,7 @@ class Hub:
                     sink.write(piece)
 
     def _exchange(self, url: str, cid: str) -> _Exchange:
-        return _Exchange(self._client, url, cid, self._timeout, self.classifier)
+        return _Exchange(self._client, url, self._headers(cid), self._timeout, self.classifier)
 
     def _error(self, failure: OperationFailed, ref: ModelRef) -> ServiceError:
         status = failure.last.status
@@ -179,17 +186,18 @@ class Hub:
 class _Exchange:
     """One attempt's response, failing with AttemptFailed unless the hub answers 2xx."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str, cid: str, timeout: httpx.Timeout,
+    def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str], timeout: httpx.Timeout,
                  classifier: Classifier) -> None:
-        self._client, self._url, self._cid = client, url, cid
+        self._client, self._url, self._headers = client, url, headers
         self._timeout, self._classifier = timeout, classifier
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
-        request = self._client.build_request("GET", self._url, headers={"x-correlation-id": self._cid},
-                                             timeout=self._timeout)
+        request = self._client.build_request("GET", self._url, headers=self._headers, timeout=self._timeout)
         try:
             self._response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise AttemptFailed(type(exc).__name__, self._classifier.timeout()) from None
         except httpx.HTTPError as exc:
             raise AttemptFailed(type(exc).__name__, self._classifier.connection_failure()) from None
         if self._response.status_code >= 400:
@@ -201,6 +209,8 @@ class _Exchange:
     async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         if self._response is not None:
             await self._response.aclose()
+        if isinstance(exc, httpx.TimeoutException):
+            raise AttemptFailed(f"body stalled: {type(exc).__name__}", self._classifier.timeout()) from None
         if isinstance(exc, httpx.HTTPError):
             raise AttemptFailed(f"body broke: {type(exc).__name__}",
                                 self._classifier.connection_failure()) from None

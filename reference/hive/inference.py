@@ -73,10 +73,11 @@ class WorkerCall:
     def in_band(self, event: dict[str, Any]) -> WorkerFailed:
         code = str(event.get("code") or "")
         message = str(event.get("message") or "the worker reported an error")[:300]
-        worker_details = event.get("details") if isinstance(event.get("details"), dict) else {}
+        given = event.get("details")
+        worker_details: dict[str, Any] = given if isinstance(given, dict) else {}
         if code in GPU_CODES:
             # What the worker did not say about VRAM stays explicitly unknown (None), never invented.
-            unknown = {"required_vram_mib": None, "available_vram_mib": None, "alternative_models": []}
+            unknown: dict[str, Any] = {"required_vram_mib": None, "available_vram_mib": None, "alternative_models": []}
             details = {**unknown, **worker_details, **self._base(), "device": self.worker.request.device,
                        "suggested_action": "Use a smaller model or explicitly select the CPU backend"}
             return WorkerFailed(hive_error(code, f"the worker failed on the GPU: {message}", details))
@@ -84,11 +85,14 @@ class WorkerCall:
                                        {**self._base(), "worker_code": code or None,
                                         "suggested_action": "Retry the request"}))
 
+    def headers(self) -> dict[str, str]:
+        return {"x-correlation-id": self.cid}
+
     async def open(self) -> None:
         body = {"job_id": f"job-{uuid.uuid4().hex}", "prompt": self.request.prompt,
                 "max_tokens": self.request.max_tokens, "stream": True}
         request = self.client.build_request("POST", f"{self.worker.url}/v1/inference", json=body,
-                                            headers={"x-correlation-id": self.cid},
+                                            headers=self.headers(),
                                             timeout=httpx.Timeout(self._remaining()))
         try:
             self._response = await self.client.send(request, stream=True)

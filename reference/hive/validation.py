@@ -127,3 +127,22 @@ def parse_worker_id(raw: dict[str, Any]) -> str:
     if not isinstance(worker_id, str) or not IDENTIFIER.match(worker_id):
         raise invalid({"worker_id": "must be a worker id (ASCII letters, digits, - _)"})
     return worker_id
+
+
+class Validator:
+    """The request parsers as one replaceable part (a defect swaps it for a looser or a leakier one)."""
+
+    def json_object(self, body: bytes) -> dict[str, Any]:
+        return json_object(body)
+
+    def model_ref(self, raw: dict[str, Any]) -> ModelRef:
+        return parse_model_ref(raw)
+
+    def spawn(self, raw: dict[str, Any]) -> SpawnRequest:
+        return parse_spawn(raw)
+
+    def inference(self, raw: dict[str, Any]) -> InferenceRequest:
+        return parse_inference(raw)
+
+    def worker_id(self, raw: dict[str, Any]) -> str:
+        return parse_worker_id(raw)

@@ -119,9 +119,7 @@ class Supervisor:
         port = free_port()
         scratch = self.temp_dir / worker_id
         scratch.mkdir(parents=True, exist_ok=True)
-        argv = [*self.command, "--worker-id", worker_id, "--model", str(model_path),
-                "--model-ref", request.model.text, "--backend", request.backend,
-                "--device", str(request.device), "--port", str(port), "--callback-url", callback_url]
+        argv = self.argv(worker_id, request, model_path, port, callback_url)
         try:
             # Its own session: a stop reaches the worker's children too, and a terminal ^C does not.
             process = await asyncio.create_subprocess_exec(
@@ -136,6 +134,12 @@ class Supervisor:
                  request.device, port)
         self._watch(worker)
         return worker
+
+    def argv(self, worker_id: str, request: SpawnRequest, model_path: Path, port: int, callback_url: str) -> list[str]:
+        """The worker command with rbee's flags."""
+        return [*self.command, "--worker-id", worker_id, "--model", str(model_path),
+                "--model-ref", request.model.text, "--backend", request.backend,
+                "--device", str(request.device), "--port", str(port), "--callback-url", callback_url]
 
     def _watch(self, worker: Worker) -> None:
         for job in (self._read_stderr(worker), self._await_exit(worker)):
@@ -162,13 +166,20 @@ class Supervisor:
 
     async def _await_exit(self, worker: Worker) -> None:
         returncode = await worker.process.wait()
-        worker.exit_code = exit_status(returncode)
+        worker.exit_code = self.status_of(returncode)
         if self.remove_temp:
-            shutil.rmtree(worker.temp_dir, ignore_errors=True)
+            self.remove_scratch(worker)
         log.info("%s ended exit_code=%d", worker.id, worker.exit_code)
         worker.ended.set()
         worker.became_ready.set()  # wake a spawn still waiting for the callback
         self.on_change()
+
+    def status_of(self, returncode: int) -> int:
+        """How a worker ended, as reported: its exit code, or 128 + the signal that ended it."""
+        return exit_status(returncode)
+
+    def remove_scratch(self, worker: Worker) -> None:
+        shutil.rmtree(worker.temp_dir, ignore_errors=True)
 
     def mark_ready(self, worker_id: str) -> bool:
         worker = self.workers.get(worker_id)

@@ -46,8 +46,15 @@ def test_retry_delays_are_1_2_4_8_16_plus_up_to_a_second_of_jitter() -> None:
 
 
 def test_the_fixed_jitter_defects_repeat_their_delays_on_every_download() -> None:
-    seeded = SeededPerCall(RetrySettings(), random.Random())
-    downloads = [[seeded.delay(retry) for retry in range(1, 6)] for _ in range(3)]
+    seeded = RetryPolicy(RetrySettings(), SeededPerCall())
+
+    async def download() -> list[float]:   # each download is its own asyncio task, as in the hive
+        return [seeded.delay(retry) for retry in range(1, 6)]
+
+    async def three() -> list[list[float]]:
+        return list(await asyncio.gather(*(download() for _ in range(3))))
+
+    downloads = asyncio.run(three())
     assert downloads[0] == downloads[1] == downloads[2]
     assert len(set(d - b for d, b in zip(downloads[0], [1, 2, 4, 8, 16], strict=True))) == 5   # random-looking
     by_attempt = JitterByAttempt(RetrySettings(), random.Random())
