@@ -19,6 +19,9 @@ from typing import IO, Any, Protocol
 
 class EventKind(StrEnum):
     REQUEST = "request"                    # a request arrived at a fake
+    # A request the implementation made on its own (a model listing at start, a health probe):
+    # evidence of what it did, never one of a call's attempts.
+    OWN_REQUEST = "own_request"
     RESPONSE = "response"                  # a fake finished answering
     CONNECTION_OPEN = "connection_open"    # a TCP connection reached a fake or proxy
     CONNECTION_CLOSE = "connection_close"

@@ -71,6 +71,9 @@ class Routed:
     # What the first n chunks of the plan carried (a provider's text and tool calls), recorded
     # with the outcome, so a step can compare what a client got with what was really sent.
     content_sent: Callable[[int], Mapping[str, Any]] | None = None
+    # False for a request outside the routes a client's call reaches (the fake answers it, as the
+    # real service would, but it is the implementation's own request, not an attempt).
+    counted: bool = True
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class FakeServer:
         self._scripts: dict[str, Script] = {}
         self._attempts: dict[str, int] = {}
         self._requests: list[RecordedRequest] = []
+        self._own_requests: list[RecordedRequest] = []
         self._served: ServedApp | None = None
         self._stopping: asyncio.Event | None = None
         self._in_flight = 0
@@ -161,8 +165,15 @@ class FakeServer:
     # -- observation -----------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
+        """The requests a client's call led to: each an attempt at a route the fake serves."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def own_requests(self) -> list[RecordedRequest]:
+        """The requests to any other route: the implementation's own (model listings, probes)."""
+        with self._lock:
+            return list(self._own_requests)
 
     def open_connections(self) -> int:
         return self._tracker.count()
@@ -198,16 +209,19 @@ class FakeServer:
         client = scope.get("client")
         peer: Peer | None = (str(client[0]), int(client[1])) if client else None
         connection = self._tracker.connection_id(peer)
-        event = self._recorder.record(EventKind.REQUEST, self.source, method=request.method,
+        kind = EventKind.REQUEST if routed.counted else EventKind.OWN_REQUEST
+        event = self._recorder.record(kind, self.source, method=request.method,
                                       path=request.path, attempt=routed.attempt, reply=routed.reply,
                                       stream=routed.stream, connection=connection)
         with self._lock:
-            self._requests.append(RecordedRequest(
+            (self._requests if routed.counted else self._own_requests).append(RecordedRequest(
                 event.t, request.method, request.path, dict(request.query), dict(request.headers),
                 request.json(), routed.stream, routed.attempt, routed.reply, connection))
         started = event.t
 
         def report(status: int | None, outcome: str, sent: int, silent_since: float | None = None) -> None:
+            if not routed.counted:
+                return
             content = {} if routed.content_sent is None else {"content_sent": dict(routed.content_sent(sent))}
             self._recorder.record(EventKind.RESPONSE, self.source, path=request.path, attempt=routed.attempt,
                                   status=status, outcome=outcome, chunks_sent=sent,

@@ -40,6 +40,10 @@ class SyncFake(Generic[F]):
     def requests(self) -> list[RecordedRequest]:
         return self.fake.requests
 
+    @property
+    def own_requests(self) -> list[RecordedRequest]:
+        return self.fake.own_requests
+
     def open_connections(self) -> int:
         return self.fake.open_connections()
 

@@ -110,7 +110,7 @@ class FakeHub(FakeServer):
             return Routed(_error(405, "Method not allowed"), "method not allowed")
         metadata, resolve = METADATA.match(request.path), RESOLVE.match(request.path)
         if metadata is None and resolve is None:
-            return Routed(_error(404, "Not found"), "unknown path")
+            return Routed(_error(404, "Not found"), "unknown path", counted=False)
         if self.token is not None and request.headers.get("authorization") != f"Bearer {self.token}":
             return Routed(_error(401, "Invalid credentials in Authorization header"), "auth failed")
         channel = "metadata" if metadata else "file"

@@ -55,7 +55,7 @@ class FakeProvider(FakeServer):
         call = self.wire.call(request)
         if call is None:
             body = self.wire.error_body(404, f"Unknown path {request.method} {request.path}", {})
-            return Routed(json_plan(404, body, self.wire.response_headers(404)), "unknown path")
+            return Routed(json_plan(404, body, self.wire.response_headers(404)), "unknown path", counted=False)
         denied = self.wire.auth_error(request, self.api_key)
         if denied is not None:
             headers = self.wire.response_headers(denied.status)

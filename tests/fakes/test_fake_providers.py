@@ -197,6 +197,21 @@ def test_an_unknown_path_gets_a_provider_404(make_provider: Callable[..., SyncPr
     assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"
 
 
+def test_the_gateways_own_requests_are_evidence_not_attempts(make_provider: Callable[..., SyncProvider],
+                                                             client: httpx.Client, history: History) -> None:
+    """A model listing a gateway sends while it starts neither counts as an attempt nor takes a
+    scripted reply: the first chat call still gets the script's first answer."""
+    provider = make_provider("openai", name="o1")
+    provider.set_script(statuses(503, 200))
+    assert client.get(provider.url + "/v1/models", headers=CASES["openai"].headers(KEY)).status_code == 404
+    assert post(client, provider, "openai", stream=False).status_code == 503
+    assert [(r.path, r.attempt) for r in provider.requests] == [("/v1/chat/completions", 1)]
+    assert [(r.method, r.path) for r in provider.own_requests] == [("GET", "/v1/models")]
+    assert [e.data["path"] for e in history.events(EventKind.OWN_REQUEST, "provider:o1")] == ["/v1/models"]
+    assert len(history.events(EventKind.REQUEST, "provider:o1")) == 1
+    assert len(history.events(EventKind.RESPONSE, "provider:o1")) == 1
+
+
 def test_a_stream_script_answers_a_non_stream_request_with_one_json(
         make_provider: Callable[..., SyncProvider], client: httpx.Client) -> None:
     provider = make_provider("anthropic")
