@@ -275,4 +275,4 @@ def test_the_command_exits_1_when_a_share_failed_a_must_clause(real_shares: tupl
     result = faultline("merge", str(a), str(failed), "--out", str(tmp_path / "merged.json"))
     assert result.returncode == 1, result.stderr
     assert "(gateway): not conformant; MUST 1/" in result.stdout
-    assert "failed: GW-HEALTH-001 (The health route answers without a token while the gateway is up: failed outside its checks)" in result.stdout
+    assert f"failed: GW-HEALTH-001 ({CASES[HEALTH].name}: failed outside its checks)" in result.stdout
