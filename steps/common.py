@@ -26,8 +26,8 @@ from harness.breaker_probes import (last_answer, RIGHT_AFTER_OPENING, SHORTLY_BE
                                     surely_open_until, within_cooldown)
 from harness.report.recording import (ProbeCall, breaker_check, jitter_check, process_exit_check, record_check,
                                       window_check)
-from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, CLEANUP, RETRY_AFTER_SECONDS,
-                                 UPSTREAM_TIMEOUT)
+from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, RETRY_AFTER_SECONDS,
+                                 SHUTDOWN, UPSTREAM_TIMEOUT)
 from harness.schedule import BackoffSchedule, JitterResolution, check_jitter
 from harness.timing import Clock, ScenarioTiming
 from harness.report.evidence import Evidence
@@ -420,7 +420,7 @@ def assert_exits_within_cleanup(sut: RunningTarget, clock: Clock, history: Histo
     assert exits and exits[0].t <= deadline, \
         f"{sut.name} exited {exits[0].t - started if exits else float('nan'):.3f} s after the signal, allowed " \
         f"{deadline - started:.3f} s"
-    decided(clock, CLEANUP)
+    decided(clock, SHUTDOWN)
     return code
 
 

@@ -28,7 +28,7 @@ from harness.report.evidence import Evidence
 from harness.history import EventKind
 from harness.report.recording import record_check, record_cooldown, window_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
+from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, SHUTDOWN, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
 from harness.streaming import StreamExchange, message_texts, stream_chat
@@ -383,7 +383,7 @@ def then_metric_sum(sut: RunningTarget, target_spec: TargetSpec, api_token: str,
     assert observed == expected, f"{own} sums to {observed}, expected {expected:g}"
 
 
-@timed_then(parsers.parse("the gateway exits within the cleanup timeout"), CLEANUP)
+@timed_then(parsers.parse("the gateway exits within the cleanup timeout"), SHUTDOWN)
 def then_exits_in_time(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
     assert_exits_within_cleanup(sut, timing.clock(), history, "gateway exit within the cleanup timeout")
 

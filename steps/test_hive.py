@@ -33,7 +33,7 @@ from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.report.recording import deadline_check, record_check, record_cooldown, window_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import AT_ONCE_ANSWER, BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
+from harness.resolutions import AT_ONCE_ANSWER, BREAKER_COOLDOWN, CLEANUP, SHUTDOWN, UPSTREAM_TIMEOUT
 from harness.probes import listening_ports, process_remains, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import HIVE_RETRY_CYCLE, TIMEOUTS
@@ -537,17 +537,17 @@ def then_stop_code(exchange: Exchange, code: int) -> None:
     assert reported == code, f"expected exit_code {code}, the stop response says {reported}: {exchange.describe()}"
 
 
-@timed_then(parsers.parse("the stop took less than the cleanup timeout"), CLEANUP)
+@timed_then(parsers.parse("the stop took less than the cleanup timeout"), SHUTDOWN)
 def then_stop_quick(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
     clock = timing.clock()
     limit = clock.deadline(TIMEOUTS.cleanup)
     record_check(history, window_check("stop within the cleanup timeout", "stop response", exchange.elapsed, 0.0, limit,
                                        note=clock.note()))
     assert exchange.elapsed <= limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
-    decided(clock, CLEANUP)
+    decided(clock, SHUTDOWN)
 
 
-@timed_then(parsers.parse("that worker's process is gone and its port is free"), CLEANUP)
+@timed_then(parsers.parse("that worker's process is gone and its port is free"), SHUTDOWN)
 def then_worker_gone(spawned: list[Spawned], hive_rig: HiveRig, timing: ScenarioTiming) -> None:
     """By the process the worker journal says started (its pid), not by what its argv says: a
     zombie nothing reaped is not gone."""
@@ -563,7 +563,7 @@ def then_worker_gone(spawned: list[Spawned], hive_rig: HiveRig, timing: Scenario
 
     wait_until(lambda: not left(), timeout=clock.deadline(TIMEOUTS.cleanup),
                what=f"worker {worker.worker_id} to be gone and its port free", describe=left)
-    decided(clock, CLEANUP)
+    decided(clock, SHUTDOWN)
 
 
 @timed_then(parsers.parse("the worker list reports that worker's exit code as the worker journaled it"), CLEANUP)
@@ -605,7 +605,7 @@ def then_not_routed_to_crashed(exchange: Exchange, spawned: list[Spawned], hive_
         f"one: {exchange.describe()}"
 
 
-@timed_then(parsers.parse("the hive exits within the cleanup timeout"), CLEANUP)
+@timed_then(parsers.parse("the hive exits within the cleanup timeout"), SHUTDOWN)
 def then_hive_exits(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
     assert_exits_within_cleanup(sut, timing.clock(), history, "hive exit within the cleanup timeout")
 

@@ -10,7 +10,8 @@ import pytest
 
 from harness.calibration import FLOOR, ToleranceMonitor, from_samples
 from harness.plugin import PROJECT_ROOT
-from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, UPSTREAM_TIMEOUT, backoff_schedule
+from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, SHUTDOWN, SHUTDOWN_WORK_FLOOR,
+                                 UPSTREAM_TIMEOUT, backoff_schedule)
 from harness.schedule import HIVE_BACKOFF
 from harness.wait import wait_until
 from harness.timing import (DECISION_FRACTION, SCALE_MARGIN, Clock, Distinction, ScenarioTiming, Undecidable,
@@ -66,7 +67,19 @@ def test_timed_phrases_declare_what_their_checks_resolve() -> None:
     found = resolutions_of(["the hive exits within the cleanup timeout",
                             'the gap before request 2 to provider "primary" was about 3 seconds',
                             "the response status is 200"])
-    assert [r.what for r in found] == [CLEANUP.what, "10 % of a 3 s Retry-After"]
+    assert [r.what for r in found] == [SHUTDOWN.what, "10 % of a 3 s Retry-After"]
+
+
+def test_a_bound_spent_working_is_judged_only_where_it_is_long_enough_in_real_time() -> None:
+    """Stopping processes costs real time no scale shrinks: at 0.1 the 5 s cleanup timeout is half
+    a real second, which a loaded machine's process teardown can exceed, so the check asks for the
+    scale that makes it 2 real seconds, and a tolerance too coarse still raises it further."""
+    assert SHUTDOWN.needed_scale(0.001) == pytest.approx(SHUTDOWN_WORK_FLOOR / 5.0)
+    assert SHUTDOWN.needed_scale(2.0) == CLEANUP.needed_scale(2.0) > SHUTDOWN_WORK_FLOOR / 5.0
+    with pytest.raises(Undecidable, match="needs time scale 0.4 or more"):
+        Clock(0.1, 0.001).require(SHUTDOWN)
+    Clock(0.4, 0.02).require(SHUTDOWN)
+    assert choose_scale(0.1, [SHUTDOWN], 0.02) == 0.4
 
 
 def test_each_check_reads_the_tolerance_when_it_judges_and_reports_it() -> None:
