@@ -1107,7 +1107,9 @@ DEFECTS: dict[str, Defect[Components]] = {
                                    retry_policy=lambda s: _policy(s, retry_after_cap=30.0)),
     "waits-any-retry-after": _defect("waits a Retry-After past the cap instead of answering 429",
                                      ("GW-RETRY-009",), r"Retry-After \d+ and retry_after_seconds \d+, expected 90|"
-                                                        + _received(1) + "|" + _code("RATE_LIMITED"),
+                                                        + _received(1) + "|" + _code("RATE_LIMITED")
+                                                        # it answers after the clauses' bound on the call
+                                                        + r"|no answer to POST \S+ within",
                                      retry_policy=lambda s: WaitsAnyRetryAfter(s, random.Random())),
     "long-retry-after-not-relayed": _defect("a Retry-After past the cap ends the retries but the client is told to "
                                             "wait the gateway's default 1 s", ("GW-RETRY-009",),
@@ -1303,7 +1305,8 @@ DEFECTS: dict[str, Defect[Components]] = {
     "health-behind-limiter": _defect("GET /health takes a concurrency slot", ("GW-HEALTH-002",), r"expected HTTP 200",
                                      gateway=HealthBehindLimiter),
     "health-reports-open-breakers": _defect("GET /health answers 503 while a breaker is open", ("GW-HEALTH-002",),
-                                            r"health answered 503", gateway=HealthReportsOpenBreakers),
+                                            r"the health route: GET \S+/health -> 503",
+                                            gateway=HealthReportsOpenBreakers),
 }
 
 
