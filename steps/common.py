@@ -370,9 +370,10 @@ def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
 @then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
 def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
     details = error_details(exchange)
-    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), \
-        (f"details.current_requests {details.get('current_requests')} and max_concurrent "
-         f"{details.get('max_concurrent')}, expected {current} and {limit}: {details}")
+    observed = (details.get("current_requests"), details.get("max_concurrent"))
+    assert observed == (current, limit), \
+        f"details say current_requests {observed[0]} and max_concurrent {observed[1]}, expected {current} and " \
+        f"{limit}: {details}"
 
 
 @when(parsers.re(r"the (?:hive|gateway) receives (?P<name>SIGTERM|SIGINT)$"))
