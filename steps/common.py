@@ -337,6 +337,14 @@ def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
         f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
 
 
+@then("no token reached the client twice")
+def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
+    pieces = stream_exchange.content_pieces
+    assert pieces, stream_exchange.describe()
+    assert pieces.count(pieces[0]) == 1 and stream_exchange.text.count(pieces[0]) == 1, \
+        f"the stream restarted after bytes reached the client: {pieces}"
+
+
 @then("the response carries a Retry-After that agrees with its error details")
 def then_retry_after_agrees(exchange: Exchange) -> None:
     problems = retry_after_problems(exchange, error_details(exchange))

@@ -721,7 +721,7 @@ def then_hive_let_go(hive_rig: HiveRig, timing: ScenarioTiming, history: History
                            began.mono if began else started,
                            closed.mono if closed else None, started + timeout, note=clock.note())
     record_check(history, check)
-    assert check.passed, check.detail
+    assert check.passed, f"{check.title}: {check.detail}"
     decided(clock, CLEANUP)
 
 
