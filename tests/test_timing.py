@@ -10,8 +10,8 @@ import pytest
 
 from harness.calibration import FLOOR, ToleranceMonitor, from_samples
 from harness.plugin import PROJECT_ROOT
-from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, SHUTDOWN, SHUTDOWN_WORK_FLOOR,
-                                 UPSTREAM_TIMEOUT, backoff_schedule)
+from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, CLEANUP_TIMEOUT, CLEANUP_WORK_FLOOR, RETRY_AFTER_SECONDS,
+                                 SHUTDOWN, SHUTDOWN_WORK_FLOOR, UPSTREAM_TIMEOUT, backoff_schedule)
 from harness.schedule import HIVE_BACKOFF
 from harness.wait import wait_until
 from harness.timing import (DECISION_FRACTION, SCALE_MARGIN, Clock, Distinction, ScenarioTiming, Undecidable,
@@ -48,15 +48,15 @@ def test_a_check_decides_only_when_the_widening_is_at_most_half_its_distinction(
 
 
 def test_the_distinctions_come_from_the_clauses_numbers() -> None:
-    assert UPSTREAM_TIMEOUT.seconds == 5.0 and CLEANUP.seconds == 5.0 and AT_ONCE_ANSWER.seconds == 1.0
+    assert UPSTREAM_TIMEOUT.seconds == 5.0 and CLEANUP_TIMEOUT.seconds == 5.0 and AT_ONCE_ANSWER.seconds == 1.0
     assert backoff_schedule(HIVE_BACKOFF).seconds == pytest.approx(1.6)    # 10 % of the 16 s delay
     assert Distinction(2.0, "x").needed_scale(0.02) == pytest.approx(0.02 / (DECISION_FRACTION * 2.0))
 
 
 def test_the_scale_is_the_targets_unless_a_check_needs_more_and_never_above_real_time() -> None:
-    coarse = [CLEANUP]                       # needs 0.02 * 1.5 / 2.5 = 0.012
+    coarse = [CLEANUP_TIMEOUT]                       # needs 0.02 * 1.5 / 2.5 = 0.012
     assert choose_scale(0.025, coarse, 0.02) == 0.025
-    fine = [CLEANUP, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.5 / 0.5 = 0.06
+    fine = [CLEANUP_TIMEOUT, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.5 / 0.5 = 0.06
     assert choose_scale(0.025, fine, 0.02) == pytest.approx(0.06)
     assert Clock(choose_scale(0.025, fine, 0.02), 0.02 * SCALE_MARGIN).decides(RETRY_AFTER_SECONDS)
     assert choose_scale(0.1, [Distinction(0.001, "x")], 0.02) == 1.0
@@ -75,7 +75,8 @@ def test_a_bound_spent_working_is_judged_only_where_it_is_long_enough_in_real_ti
     a real second, which a loaded machine's process teardown can exceed, so the check asks for the
     scale that makes it 2 real seconds, and a tolerance too coarse still raises it further."""
     assert SHUTDOWN.needed_scale(0.001) == pytest.approx(SHUTDOWN_WORK_FLOOR / 5.0)
-    assert SHUTDOWN.needed_scale(2.0) == CLEANUP.needed_scale(2.0) > SHUTDOWN_WORK_FLOOR / 5.0
+    assert SHUTDOWN.needed_scale(2.0) == CLEANUP_TIMEOUT.needed_scale(2.0) > SHUTDOWN_WORK_FLOOR / 5.0
+    assert CLEANUP.needed_scale(0.001) == pytest.approx(CLEANUP_WORK_FLOOR / 5.0)
     with pytest.raises(Undecidable, match="needs time scale 0.4 or more"):
         Clock(0.1, 0.001).require(SHUTDOWN)
     Clock(0.4, 0.02).require(SHUTDOWN)
