@@ -16,11 +16,13 @@ UPSTREAM_TIMEOUT = Distinction(TIMEOUTS.request - TIMEOUTS.upstream,
 CLEANUP_TIMEOUT = Distinction(TIMEOUTS.cleanup, f"the {TIMEOUTS.cleanup:g} s cleanup timeout")
 # Letting go of a connection within the cleanup timeout: the implementation notices a hang-up or
 # a failure and closes what it held, and the peer (a fake, a worker) records the close; a chain of
-# three processes that a loaded machine delays by a few hundred real milliseconds now and then.
-CLEANUP_WORK_FLOOR = 1.0    # real seconds
+# three processes (stopping one that hangs), which a loaded machine delays by a few hundred real
+# milliseconds now and then.
+CLEANUP_WORK_FLOOR = 0.75   # real seconds
 CLEANUP = WorkBound(CLEANUP_TIMEOUT, TIMEOUTS.cleanup, CLEANUP_WORK_FLOOR)
-# Stopping processes within the cleanup timeout: signals, exits, reaping and an interpreter's
-# teardown cost a Python service a few hundred real milliseconds, more on a loaded machine.
+# Shutting down within the cleanup timeout: stopping every worker, then the service's own exit
+# (signals, exits, reaping, an interpreter's teardown) cost a Python service a few hundred real
+# milliseconds, more on a loaded machine.
 SHUTDOWN_WORK_FLOOR = 2.0   # real seconds
 SHUTDOWN = WorkBound(CLEANUP_TIMEOUT, TIMEOUTS.cleanup, SHUTDOWN_WORK_FLOOR)
 AT_ONCE_ANSWER = Distinction(AT_ONCE, f"an answer at once (within {AT_ONCE:g} spec s) from one after a wait")

@@ -537,17 +537,17 @@ def then_stop_code(exchange: Exchange, code: int) -> None:
     assert reported == code, f"expected exit_code {code}, the stop response says {reported}: {exchange.describe()}"
 
 
-@timed_then(parsers.parse("the stop took less than the cleanup timeout"), SHUTDOWN)
+@timed_then(parsers.parse("the stop took less than the cleanup timeout"), CLEANUP)
 def then_stop_quick(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
     clock = timing.clock()
     limit = clock.deadline(TIMEOUTS.cleanup)
     record_check(history, window_check("stop within the cleanup timeout", "stop response", exchange.elapsed, 0.0, limit,
                                        note=clock.note()))
     assert exchange.elapsed <= limit, f"stop took {exchange.elapsed:.3f}s, allowed {limit:.3f}s"
-    decided(clock, SHUTDOWN)
+    decided(clock, CLEANUP)
 
 
-@timed_then(parsers.parse("that worker's process is gone and its port is free"), SHUTDOWN)
+@timed_then(parsers.parse("that worker's process is gone and its port is free"), CLEANUP)
 def then_worker_gone(spawned: list[Spawned], hive_rig: HiveRig, timing: ScenarioTiming) -> None:
     """By the process the worker journal says started (its pid), not by what its argv says: a
     zombie nothing reaped is not gone."""
@@ -563,7 +563,7 @@ def then_worker_gone(spawned: list[Spawned], hive_rig: HiveRig, timing: Scenario
 
     wait_until(lambda: not left(), timeout=clock.deadline(TIMEOUTS.cleanup),
                what=f"worker {worker.worker_id} to be gone and its port free", describe=left)
-    decided(clock, SHUTDOWN)
+    decided(clock, CLEANUP)
 
 
 @timed_then(parsers.parse("the worker list reports that worker's exit code as the worker journaled it"), CLEANUP)
