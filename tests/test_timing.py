@@ -17,6 +17,8 @@ from harness.wait import wait_until
 from harness.timing import (DECISION_FRACTION, SCALE_MARGIN, Clock, Distinction, ScenarioTiming, Undecidable,
                             choose_scale, resolutions_of)
 
+from catalogue import catalogue
+from steps.timed import about_the_cleanup_timeout
 import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
@@ -151,3 +153,13 @@ def test_the_scan_finds_slack(line: str) -> None:
 
 def test_the_scan_leaves_unit_conversions_and_spec_arithmetic_alone(tmp_path: Path) -> None:
     assert not slack_in("latency_ms = int(clock.real(TIMEOUTS.upstream * 1.5) * 1000)", "x.py")
+
+
+def test_a_check_timed_by_the_cleanup_timeout_speaks_only_for_the_clauses_about_letting_go() -> None:
+    """The hung provider's scenario: the connection's close judges the cleanup clauses, not when the
+    504 came nor whether the attempt was retried, so a scale too coarse for it leaves those verified."""
+    clauses = catalogue().clauses
+    candidates = ("GW-TIMEOUT-001", "GW-TIMEOUT-003", "GW-TIMEOUT-005", "GW-RETRY-012", "GW-CLEANUP-002",
+                  "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005", "HIVE-LIMIT-004")
+    spoken = {c for c in candidates if about_the_cleanup_timeout(clauses[c])}
+    assert spoken == {"GW-TIMEOUT-005", "GW-CLEANUP-002", "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005"}
