@@ -757,11 +757,21 @@ def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, hist
     """Measured where the hive acts, from the worker's journal: from the inference reaching the
     worker to the hive dropping its connection or signalling the worker, whichever came first."""
     clock = timing.clock()
+
+    def let_go() -> list[float]:
+        journal = hive_rig.gpu.journal()
+        started = of_kind(journal, "inference_started")
+        return [e.mono for e in journal if started and e.kind in ("client_disconnected", "signal", "exit")
+                and e.mono >= started[0].mono]
+
+    # The client may have its 504 a moment before the worker journals the hive letting go.
+    with suppress(WaitTimeout):
+        wait_until(let_go, timeout=clock.patience(TIMEOUTS.cleanup), what="the worker to see the hive let go")
     journal = hive_rig.gpu.journal()
     started = of_kind(journal, "inference_started")
     assert started, "no inference reached a worker"
     begun = started[0].mono
-    ends = [e.mono for e in journal if e.kind in ("client_disconnected", "signal", "exit") and e.mono >= begun]
+    ends = let_go()
     assert ends, f"the hive never let go of the hung worker: {[e.kind for e in journal]}"
     waited = min(ends) - begun
     window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)

@@ -160,10 +160,15 @@ def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_a
     missing = must - verified_together(list(verdicts.values()))
     assert NEEDS_A_STARTED_GATEWAY | MIXED_CHAINS <= missing, "clauses a url deployment cannot verify were verified"
     # Any other gap is a timed check too fine for the one scale a running gateway keeps (a 3 s
-    # Retry-After to 10 % at 0.1), or one a busy machine could not decide.
-    reasons = {cid: [r for v in verdicts.values() for r in v["clauses"][cid]["reasons"] if "skipped" in r]
+    # Retry-After to 10 % at 0.1, a cleanup timeout of half a real second), or one a busy machine could not
+    # decide.
+    # (Rows of other provider chains skip in each deployment; they are not what keeps a clause open.)
+    reasons = {cid: [r for v in verdicts.values() for r in v["clauses"][cid]["reasons"]
+                     if "skipped" in r and "the running gateway's fixed providers are" not in r or undecidable(r)]
                for cid in missing - NEEDS_A_STARTED_GATEWAY - MIXED_CHAINS}
-    assert only_undecidable(reasons), f"MUST clauses the url deployments together did not verify: {reasons}"
+    decided = {cid: [r for r in rs if not undecidable(r)] for cid, rs in reasons.items()
+               if not only_undecidable({cid: rs})}
+    assert not decided, f"MUST clauses the url deployments together did not verify: {decided}"
 
 
 def verified_together(verdicts: list[dict[str, Any]]) -> set[str]:
