@@ -23,7 +23,7 @@ from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
 from harness.targets import RunningTarget
 from harness.timing import ScenarioTiming, Window
-from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
+from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by, not_about_health
 from steps.timed import decided, timed_given, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 from steps.checked import then
@@ -174,7 +174,8 @@ def given_refuses_streaming(gateway_rig: GatewayRig, name: str, message: str, te
     gateway_rig.script(name, script(Reply(400, message=message), then=Reply(text=text)))
 
 
-@then(parsers.re(r'provider "(?P<name>[^"]+)" received (?P<count>\d+) requests?$'), converters={"count": int})
+@then(parsers.re(r'provider "(?P<name>[^"]+)" received (?P<count>\d+) requests?$'), not_about_health,
+      converters={"count": int})
 def then_provider_received(gateway_rig: GatewayRig, name: str, count: int, history: History) -> None:
     fake = gateway_rig.provider(name).fake
     requests = fake.requests
@@ -194,7 +195,7 @@ def then_probes_rejected(gateway_rig: GatewayRig, name: str, breaker_probes: lis
 
 
 @then(parsers.parse('provider "{name}" received {count:d} requests during the {calls:d} calls and none during the one '
-                    'after them'))
+                    'after them'), not_about_health)
 def then_provider_received_during(gateway_rig: GatewayRig, name: str, count: int, calls: int,
                                   exchanges: list[Exchange], exchange: Exchange) -> None:
     """Counted by arrival: the requests that reached the provider while those calls were out, and

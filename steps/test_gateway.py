@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, when
 
-from catalogue import vocabulary
+from catalogue import Clause, vocabulary
 from fault_injection.plugin import ScenarioNetwork
 from harness.background import InFlight, in_background
 from harness.chat import bearer, chat_body, completion_text, error_details
@@ -21,6 +21,7 @@ from harness.envelope import error_code
 from harness.exchange import Exchange, send
 from harness.hang_up import send_and_hold
 from harness.checks import CannotCheck
+from harness.errors import WaitTimeout
 from harness.history import History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
@@ -302,7 +303,14 @@ def then_completion_text(exchange: Exchange, text: str) -> None:
         f"expected the completion text {text!r}: {exchange.describe()}"
 
 
-@timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT)
+def about_the_upstream_timeout(clause: Clause) -> bool:
+    """The clauses the moment of giving up speaks for: those that name the 25 s itself, not those
+    of the same scenario about what follows it (no retry, the connection closed, the slot free)."""
+    return "25 s" in clause.text
+
+
+@timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT,
+            speaks_for=about_the_upstream_timeout)
 def then_gave_up_at_timeout(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
     """Measured where the gateway acts: from when the provider went silent (the request's arrival,
     or its last chunk) to when the gateway dropped that connection, as the fake saw both."""
@@ -344,7 +352,13 @@ def then_metric_value(sut: RunningTarget, target_spec: TargetSpec, api_token: st
 def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
                             timing: ScenarioTiming) -> Exchange:
     clock = timing.clock()
-    gateway_rig.provider(name).fake.wait_for_open_connections(0, timeout=clock.deadline(TIMEOUTS.cleanup))
+    try:
+        gateway_rig.provider(name).fake.wait_for_open_connections(0, timeout=clock.deadline(TIMEOUTS.cleanup))
+    except WaitTimeout as exc:
+        # Whether the slot came back cannot be seen while the first request still holds the
+        # provider: its cleanup is another clause's (GW-CLEANUP-001), failed in its own scenario.
+        pytest.skip(f"not verified: the gateway did not let go of provider {name} within the cleanup timeout, "
+                    f"so a second request would not tell whether the first one's slot came back ({exc})")
     decided(clock, CLEANUP)
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
 
