@@ -15,7 +15,7 @@ from pytest_bdd import given, parsers, when
 
 from catalogue import Clause, vocabulary
 from harness.chat import bearer, error_details
-from harness.checks import check
+from harness.checks import CannotCheck, check
 from harness.background import InFlight
 from harness.envelope import envelope_problems, error_code, error_field, retry_after_problems
 from harness.exchange import Exchange, exchange_of, send
@@ -318,20 +318,43 @@ def _exchange_or_broken(client: httpx.Client, url: str, body: bytes, headers: di
                         time.monotonic() - sent_at, body)
 
 
+def about_the_error_event(clause: Clause) -> bool:
+    """The clauses a stream's terminal error event speaks for: those that ask for it (or for an
+    interruption never shown as complete), not those of the same scenario about what the stream
+    carried or where the call went (nothing repeated, no retry after the first byte)."""
+    return "error event" in clause.text or "interruption" in clause.text
+
+
+def about_the_event_envelope(clause: Clause) -> bool:
+    return about_the_envelope(clause) or "error envelope" in clause.text
+
+
 @then(parsers.re(r'the stream ended with an error event(?: with code "(?P<code>[A-Z_]+)")?$'))
 def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None:
-    assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
-    payloads = [e for e in stream_exchange.events if e.data.strip() != "[DONE]"]  # rbee may close with [DONE]
-    last = payloads[-1].json() if payloads else {}
-    error = last.get("error") if isinstance(last, dict) else None
-    assert error, f"the last event is not an error event: {stream_exchange.describe()}"
-    errors = [e for e in payloads if isinstance(e.json(), dict) and "error" in e.json()]
-    assert len(errors) == 1, f"the stream carried {len(errors)} error events, not one terminal one: {errors}"
-    missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
-    assert not missing, f"terminal error event lacks {missing}: {error}"
-    assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
-    assert "suggested_action" in error["details"], error
-    assert code is None or error["code"] == code, f"expected {code}: {error}"
+    """Three checks, as for an error response: the terminal event itself, its envelope's shape,
+    and its code, each for the clauses it speaks for."""
+    error: dict[str, Any] = {}
+    with check("a terminal error event", about_the_error_event):
+        assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
+        payloads = [e for e in stream_exchange.events if e.data.strip() != "[DONE]"]  # rbee may close with [DONE]
+        last = payloads[-1].json() if payloads else {}
+        found = last.get("error") if isinstance(last, dict) else None
+        assert isinstance(found, dict) and found, f"the last event is not an error event: {stream_exchange.describe()}"
+        errors = [e for e in payloads if isinstance(e.json(), dict) and "error" in e.json()]
+        assert len(errors) == 1, f"the stream carried {len(errors)} error events, not one terminal one: {errors}"
+        error = found
+    with check("the event's envelope", about_the_event_envelope, fallback_to_all=False):
+        if not error:
+            raise CannotCheck("no terminal error event to read")
+        missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
+        assert not missing, f"terminal error event lacks {missing}: {error}"
+        assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
+        assert isinstance(error["details"], dict) and "suggested_action" in error["details"], error
+    if code is not None:
+        with check(f"the code {code}", about_the_code(code)):
+            if not error:
+                raise CannotCheck("no terminal error event to read")
+            assert error.get("code") == code, f"expected {code}: {error}"
 
 
 @then("the error event reports the text delivered before it")
@@ -339,8 +362,9 @@ def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
     error = stream_exchange.error
     assert error is not None, stream_exchange.describe()
     assert stream_exchange.text, "nothing was delivered before the error, so the check says nothing"
-    assert error["details"].get("delivered_text") == stream_exchange.text, \
-        f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    assert details.get("delivered_text") == stream_exchange.text, \
+        f"delivered {stream_exchange.text!r}, the error event says {details.get('delivered_text')!r}: {error}"
 
 
 @then("the response carries a Retry-After that agrees with its error details")
