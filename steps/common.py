@@ -351,13 +351,17 @@ def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None
         assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
         assert isinstance(error["details"], dict) and "suggested_action" in error["details"], error
     if code is not None:
-        with check(f"the code {code}", about_the_code(code)):
+        with check(f"the code {code}", about_the_code(code), fallback_to_all=False):
             if not error:
                 raise CannotCheck("no terminal error event to read")
             assert error.get("code") == code, f"expected {code}: {error}"
 
 
-@then("the error event reports the text delivered before it")
+def about_the_delivered_text(clause: Clause) -> bool:
+    return "delivered_text" in clause.text
+
+
+@then("the error event reports the text delivered before it", about_the_delivered_text)
 def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
     error = stream_exchange.error
     assert error is not None, stream_exchange.describe()
