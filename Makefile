@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: conformance test lint clean chromium
+.PHONY: conformance test lint clean chromium litellm implementations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -32,6 +32,26 @@ chromium:
 	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null 2>&1 \
 	    || echo "could not install chromium: the browser test will skip"; \
 	else echo "chromium is not installed and cannot be here (needs root and apt-get): the browser test will skip"; fi
+
+# LiteLLM, for targets/examples/litellm.toml and tests/test_litellm.py: its own cached venv, never
+# in Faultline's dependencies. Rebuilt when the pinned range changes; `rm -rf .litellm` to start over.
+LITELLM_VENV  := .litellm/venv
+LITELLM_STAMP := $(LITELLM_VENV)/.installed-stamp
+LITELLM_REQS  := targets/examples/litellm-requirements.txt
+
+$(LITELLM_STAMP): $(LITELLM_REQS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "LiteLLM needs Python >= 3.10")'
+	rm -rf $(LITELLM_VENV)
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet -r $(LITELLM_REQS)
+	@touch $(LITELLM_STAMP)
+
+litellm: $(LITELLM_STAMP)
+
+# docs/implementations.md from the published runs' verdicts and hand-checked causes (docs/implementations/*/).
+implementations: $(STAMP)
+	$(BIN)/python tools/implementations.py
 
 clean:
 	rm -rf $(VENV) reports/junit.xml reports/allure-results reports/allure-report reports/history reports/verdict-*.json \

@@ -59,6 +59,16 @@ def retry_after_problems(exchange: Exchange, details: dict[str, Any]) -> list[st
     return problems
 
 
+def error_field(exchange: Exchange, key: str) -> Any:
+    """`error.<key>` of the answer, or None when the answer has no such field (a check that wants
+    it then fails saying so, rather than crashing on a body that is not an envelope)."""
+    try:
+        error = exchange.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return error.get(key) if isinstance(error, dict) else None
+
+
 def error_code(exchange: Exchange) -> str | None:
     try:
         return str(exchange.json()["error"]["code"])

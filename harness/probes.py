@@ -87,6 +87,14 @@ def temp_dir_contents(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
+def own_connections(history: History, source: str) -> frozenset[int]:
+    """Connections of a fake that carried only the implementation's own requests (model
+    listings, probes) and no attempt: evidence, but no client's call held them."""
+    own = {e.data.get("connection") for e in history.events(EventKind.OWN_REQUEST, source)}
+    calls = {e.data.get("connection") for e in history.events(EventKind.REQUEST, source)}
+    return frozenset(c for c in own - calls if isinstance(c, int))
+
+
 def open_connections(history: History, source: str) -> int:
     """Connections a fake or proxy saw open and not yet close, from the recorded history."""
     opened = len(history.events(EventKind.CONNECTION_OPEN, source))

@@ -336,7 +336,13 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
                                        clock.real(spec.high - spec.low), clock.tolerance))
     bound = at_most_varying([r.chance for r in retries])
     undecided = None
-    if bound > target:
+    if len(calls) > 1 and not any(len(r.delays) > 1 for r in retries):
+        # Not a matter of scale: there is no delay to compare across calls (the implementation
+        # answered without retrying, e.g. its breaker opened on the calls' first attempts).
+        made = ", ".join(str(len(times)) for times in calls)
+        undecided = (f"no retry was made by two of the {len(calls)} calls (attempts per call: {made}), so there is "
+                     f"no delay to compare across calls")
+    elif bound > target:
         undecided = _undecided_reason(schedule, clock, len(calls), bound, target)
     return JitterVerdict(tuple(retries), len(calls), clock.tolerance, tuple(out_of_window), bound, target, undecided)
 

@@ -15,9 +15,9 @@ from pytest_bdd import given, parsers, when
 
 from catalogue import Clause, vocabulary
 from harness.chat import bearer, error_details
-from harness.checks import check
+from harness.checks import CannotCheck, check
 from harness.background import InFlight
-from harness.envelope import envelope_problems, error_code, retry_after_problems
+from harness.envelope import envelope_problems, error_code, error_field, retry_after_problems
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import EventKind, History
@@ -125,9 +125,23 @@ def then_status_is(exchange: Exchange, status: int) -> None:
     assert exchange.status == status, f"expected HTTP {status}: {exchange.describe()}"
 
 
+def not_about_health(clause: Clause) -> bool:
+    """What a count of the provider's requests speaks for: the scenario's clauses but its health
+    clauses, which only a health probe verifies (a breaker scenario checks health beside it)."""
+    return clause.area != "health"
+
+
 def about_the_envelope(clause: Clause) -> bool:
-    """The clauses an envelope's shape speaks for: the envelope's and the vocabulary's own."""
-    return clause.area in ("envelope", "vocabulary")
+    """The clauses an envelope's shape speaks for: the vocabulary's, and the envelope clauses about
+    its fields or the routes that answer in it (not the one about what no answer may contain)."""
+    return clause.area == "vocabulary" or (clause.area == "envelope" and any(
+        word in clause.text for word in ('{"error"', "error envelope", "error.")))
+
+
+def not_about_the_envelope(clause: Clause) -> bool:
+    """What a log line's presence speaks for: not the envelope clauses (a line that is there says
+    nothing of what the answers or the log must leave out)."""
+    return clause.area != "envelope"
 
 
 def about_the_code(code: str) -> Callable[[Clause], bool]:
@@ -158,7 +172,8 @@ def then_every_response(exchanges: list[Exchange], code: str) -> None:
             assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
 
 
-@then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'))
+@then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'),
+      not_about_the_envelope)
 def then_log_line(sut: RunningTarget, first: str, second: str, timing: ScenarioTiming) -> None:
     require_visible_log(sut)
     wait_until(lambda: any(first in line and second in line for line in sut.log_text().splitlines()),
@@ -256,14 +271,14 @@ def then_every_status(exchanges: list[Exchange], status: int) -> None:
 
 @then(parsers.parse('the response carries the correlation id "{cid}" in its header and its error'))
 def then_correlation_echoed(exchange: Exchange, cid: str) -> None:
-    assert (exchange.headers.get("x-correlation-id"), exchange.json()["error"]["correlation_id"]) == (cid, cid), \
+    assert (exchange.headers.get("x-correlation-id"), error_field(exchange, "correlation_id")) == (cid, cid), \
         f"the correlation id {cid!r} is not in its header and its error: {exchange.headers}; {exchange.describe()}"
 
 
 @then("the response carries a generated correlation id in its header and its error")
 def then_correlation_generated(exchange: Exchange) -> None:
     header = exchange.headers.get("x-correlation-id")
-    in_error = exchange.json()["error"]["correlation_id"]
+    in_error = error_field(exchange, "correlation_id")
     assert header and in_error == header, f"the header says {header}, the error says {in_error}: {exchange.describe()}"
 
 
@@ -312,29 +327,57 @@ def _exchange_or_broken(client: httpx.Client, url: str, body: bytes, headers: di
                         time.monotonic() - sent_at, body)
 
 
+def about_the_error_event(clause: Clause) -> bool:
+    """The clauses a stream's terminal error event speaks for: those that ask for it (or for an
+    interruption never shown as complete), not those of the same scenario about what the stream
+    carried or where the call went (nothing repeated, no retry after the first byte)."""
+    return "error event" in clause.text or "interruption" in clause.text
+
+
+def about_the_event_envelope(clause: Clause) -> bool:
+    return about_the_envelope(clause) or "error envelope" in clause.text
+
+
 @then(parsers.re(r'the stream ended with an error event(?: with code "(?P<code>[A-Z_]+)")?$'))
 def then_stream_error(stream_exchange: StreamExchange, code: str | None) -> None:
-    assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
-    payloads = [e for e in stream_exchange.events if e.data.strip() != "[DONE]"]  # rbee may close with [DONE]
-    last = payloads[-1].json() if payloads else {}
-    error = last.get("error") if isinstance(last, dict) else None
-    assert error, f"the last event is not an error event: {stream_exchange.describe()}"
-    errors = [e for e in payloads if isinstance(e.json(), dict) and "error" in e.json()]
-    assert len(errors) == 1, f"the stream carried {len(errors)} error events, not one terminal one: {errors}"
-    missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
-    assert not missing, f"terminal error event lacks {missing}: {error}"
-    assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
-    assert "suggested_action" in error["details"], error
-    assert code is None or error["code"] == code, f"expected {code}: {error}"
+    """Three checks, as for an error response: the terminal event itself, its envelope's shape,
+    and its code, each for the clauses it speaks for."""
+    error: dict[str, Any] = {}
+    with check("a terminal error event", about_the_error_event):
+        assert stream_exchange.status == 200 and stream_exchange.events, stream_exchange.describe()
+        payloads = [e for e in stream_exchange.events if e.data.strip() != "[DONE]"]  # rbee may close with [DONE]
+        last = payloads[-1].json() if payloads else {}
+        found = last.get("error") if isinstance(last, dict) else None
+        assert isinstance(found, dict) and found, f"the last event is not an error event: {stream_exchange.describe()}"
+        errors = [e for e in payloads if isinstance(e.json(), dict) and "error" in e.json()]
+        assert len(errors) == 1, f"the stream carried {len(errors)} error events, not one terminal one: {errors}"
+        error = found
+    with check("the event's envelope", about_the_event_envelope, fallback_to_all=False):
+        if not error:
+            raise CannotCheck("no terminal error event to read")
+        missing = [k for k in ("code", "message", "details", "correlation_id") if k not in error]
+        assert not missing, f"terminal error event lacks {missing}: {error}"
+        assert error["code"] in vocabulary(), f"code {error['code']!r} is not in the vocabulary"
+        assert isinstance(error["details"], dict) and "suggested_action" in error["details"], error
+    if code is not None:
+        with check(f"the code {code}", about_the_code(code), fallback_to_all=False):
+            if not error:
+                raise CannotCheck("no terminal error event to read")
+            assert error.get("code") == code, f"expected {code}: {error}"
 
 
-@then("the error event reports the text delivered before it")
+def about_the_delivered_text(clause: Clause) -> bool:
+    return "delivered_text" in clause.text
+
+
+@then("the error event reports the text delivered before it", about_the_delivered_text)
 def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
     error = stream_exchange.error
     assert error is not None, stream_exchange.describe()
     assert stream_exchange.text, "nothing was delivered before the error, so the check says nothing"
-    assert error["details"].get("delivered_text") == stream_exchange.text, \
-        f"delivered {stream_exchange.text!r}, the error event says {error['details'].get('delivered_text')!r}"
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    assert details.get("delivered_text") == stream_exchange.text, \
+        f"delivered {stream_exchange.text!r}, the error event says {details.get('delivered_text')!r}: {error}"
 
 
 @then("no token reached the client twice")

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, when
 
-from catalogue import vocabulary
+from catalogue import Clause, vocabulary
 from fault_injection.plugin import ScenarioNetwork
 from harness.background import InFlight, in_background
 from harness.chat import bearer, chat_body, completion_text, error_details
 from harness.envelope import error_code
 from harness.exchange import Exchange, send
 from harness.hang_up import send_and_hold
-from harness.checks import CannotCheck
+from harness.checks import CannotCheck, check
 from harness.history import Event, History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
@@ -37,8 +37,8 @@ from harness.streaming import StreamExchange, message_texts, stream_chat
 from harness.targets import RunningTarget, TargetSpec
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
-from steps.common import (assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end,
-                          require_visible_log)
+from steps.common import (about_the_code, assert_exits_within_cleanup, probe_right_after_opening,
+                          probe_shortly_before_the_end, require_visible_log)
 from steps.timed import decided, timed_then, timed_when
 from steps.checked import then
 
@@ -304,7 +304,14 @@ def then_completion_text(exchange: Exchange, text: str) -> None:
         f"expected the completion text {text!r}: {exchange.describe()}"
 
 
-@timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT)
+def about_the_upstream_timeout(clause: Clause) -> bool:
+    """The clauses the moment of giving up speaks for: those that name the 25 s itself, not those
+    of the same scenario about what follows it (no retry, the connection closed, the slot free)."""
+    return "25 s" in clause.text
+
+
+@timed_then(parsers.parse('the gateway gave up on provider "{name}" at the upstream timeout'), UPSTREAM_TIMEOUT,
+            speaks_for=about_the_upstream_timeout)
 def then_gave_up_at_timeout(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
     """Measured where the gateway acts: from when the provider went silent (the request's arrival,
     or its last chunk) to when the gateway dropped that connection, as the fake saw both."""
@@ -340,7 +347,13 @@ def then_metrics_include(exchange: Exchange, names: str, target_spec: TargetSpec
     assert not missing, f"metrics missing: {missing}"
 
 
-@then(parsers.parse('the metric "{name}" with {label} "{value}" is {expected:g}'))
+def about_metrics(clause: Clause) -> bool:
+    """A metric's value speaks for the metrics clauses, not for the behaviour it counts (a
+    fallback taken is the fallback clause's, whether or not a counter shows it)."""
+    return clause.feature == "metrics"
+
+
+@then(parsers.parse('the metric "{name}" with {label} "{value}" is {expected:g}'), about_metrics)
 def then_metric_value(sut: RunningTarget, target_spec: TargetSpec, api_token: str, name: str, label: str,
                       value: str, expected: float) -> None:
     own = target_spec.metrics.name(name)
@@ -353,7 +366,13 @@ def then_metric_value(sut: RunningTarget, target_spec: TargetSpec, api_token: st
 def when_send_after_release(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, name: str,
                             timing: ScenarioTiming) -> Exchange:
     clock = timing.clock()
-    gateway_rig.provider(name).fake.wait_for_open_connections(0, timeout=clock.deadline(TIMEOUTS.cleanup))
+    try:
+        gateway_rig.provider(name).fake.wait_for_open_connections(0, timeout=clock.deadline(TIMEOUTS.cleanup))
+    except WaitTimeout as exc:
+        # Whether the slot came back cannot be seen while the first request still holds the
+        # provider: its cleanup is another clause's (GW-CLEANUP-001), failed in its own scenario.
+        pytest.skip(f"not verified: the gateway did not let go of provider {name} within the cleanup timeout, "
+                    f"so a second request would not tell whether the first one's slot came back ({exc})")
     decided(clock, CLEANUP)
     return send("POST", _url(sut), json_body=chat_body(), headers=bearer(api_token))
 
@@ -378,14 +397,20 @@ def then_details_provider(exchange: Exchange, name: str, status: int) -> None:
 
 @then(parsers.parse('one of them was rejected with "{code}" and the other received "{text}"'))
 def then_one_rejected_one_served(exchanges: list[Exchange], code: str, text: str) -> None:
+    """Two checks: who was admitted speaks for the scenario's clauses; the rejection's code only
+    for those that name it (a gateway's own error format says nothing of its queue)."""
     rejected = [e for e in exchanges if e.status == vocabulary()[code].status]
     served = [e for e in exchanges if e.status == 200 and completion_text(e) == text]
-    assert len(rejected) == 1 and len(served) == 1, \
-        f"expected one rejected and one served: {[e.describe() for e in exchanges]}"
-    assert error_code(rejected[0]) == code, rejected[0].describe()
+    with check("one rejected and one served"):
+        assert len(rejected) == 1 and len(served) == 1, \
+            f"expected one rejected and one served: {[e.describe() for e in exchanges]}"
+    with check(f"the code {code}", about_the_code(code), fallback_to_all=False):
+        if len(rejected) != 1:
+            raise CannotCheck("no single rejection to read the code of")
+        assert error_code(rejected[0]) == code, f"expected code {code}: {rejected[0].describe()}"
 
 
-@then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'))
+@then(parsers.parse('the metric "{name}" summed over all labels is {expected:g}'), about_metrics)
 def then_metric_sum(sut: RunningTarget, target_spec: TargetSpec, api_token: str, name: str, expected: float) -> None:
     own = target_spec.metrics.name(name)
     observed = sample_sum(_metrics_page(sut, target_spec, api_token), own)

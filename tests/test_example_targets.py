@@ -42,7 +42,7 @@ def gateway_values(*kinds: str) -> dict[str, Any]:
 
 def test_every_example_loads() -> None:
     files = sorted(EXAMPLES.glob("*.toml"))
-    assert [f.name for f in files] == ["hive-with-worker-binary.toml", "openai-compatible-gateway.toml"]
+    assert [f.name for f in files] == ["hive-with-worker-binary.toml", "litellm.toml", "openai-compatible-gateway.toml"]
     for path in files:
         assert load_target_file(path).kind == "process"
 
@@ -60,6 +60,29 @@ def test_the_yaml_gateway_example_renders_the_proxied_providers_and_scaled_durat
     assert config["retry"]["initial_backoff_seconds"] == 0.1 and config["timeouts"]["upstream_seconds"] == 2.5
     assert config["limits"]["max_request_body_bytes"] == GatewayLimits().max_body_bytes
     assert command[-1] == "/tmp/t/acme-gateway.yaml" and env["ACME_TMPDIR"] == "/tmp/t/tmp"
+
+
+def test_the_litellm_example_routes_the_clients_model_through_the_provider_chain() -> None:
+    """The first provider is the model group clients ask for ({{ model }}), the rest its
+    fallbacks; LiteLLM is found on PATH (no machine's path in the file), with the scenario's token
+    as its master key."""
+    spec = load_target_file(EXAMPLES / "litellm.toml")
+    assert spec.time_scale == 1.0 and spec.health.path == "/health/liveliness" and not spec.health.token
+    assert spec.metrics.name("llm_request_duration_ms_count") == "litellm_request_total_latency_metric_count"
+    values = {**gateway_values("openai", "anthropic", "gemini"), "model": "the-clients-model"}
+    text, command, env = rendered(spec, values)
+    config = yaml.safe_load(text)
+    assert command[:3] == ["litellm", "--config", "/tmp/t/litellm.yaml"] and "4321" in command
+    assert [(m["model_name"], m["litellm_params"]["model"], m["litellm_params"]["api_base"])
+            for m in config["model_list"]] == [("the-clients-model", "openai/openai-test-model", "http://127.0.0.1:7000/v1"),
+                                               ("faultline-p1", "anthropic/anthropic-test-model", "http://127.0.0.1:7001"),
+                                               ("faultline-p2", "gemini/gemini-test-model", "http://127.0.0.1:7002/v1beta")]
+    router = config["router_settings"]
+    assert router["fallbacks"] == [{"the-clients-model": ["faultline-p1", "faultline-p2"]}]
+    assert router["num_retries"] == 5
+    assert config["general_settings"]["master_key"] == "fl-token" and env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    alone = yaml.safe_load(rendered(spec, {**gateway_values("openai"), "model": "m"})[0])
+    assert "fallbacks" not in alone["router_settings"]
 
 
 def test_the_hive_example_renders_its_worker_binary_and_fake_gpu() -> None:

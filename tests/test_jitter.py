@@ -220,6 +220,15 @@ def test_too_few_calls_cannot_decide_and_say_how_many_would() -> None:
     assert one.undecided is not None and "at least 2 calls, or 4 calls" in one.undecided
 
 
+def test_calls_answered_without_retries_cannot_decide_and_say_so() -> None:
+    """Calls that made one attempt each (a breaker that opened on them) leave no delay to compare:
+    no scale or number of calls would help, so the reason says what is missing."""
+    schedule, scale, _ = PROFILES["gateway"]
+    verdict = check_jitter([[0.0], [0.001], [0.002]], schedule, Clock(scale, TOL))
+    assert verdict.ok and verdict.undecided is not None
+    assert "no retry was made by two of the 3 calls (attempts per call: 1, 1, 1)" in verdict.undecided
+
+
 def test_too_coarse_a_scale_cannot_decide_and_says_which_would() -> None:
     schedule = HIVE_BACKOFF
     flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, 0.05, random.Random(), calls=4)

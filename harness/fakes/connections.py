@@ -27,6 +27,20 @@ Peer = tuple[str, int]
 class _Connection:
     id: int
     transport: asyncio.Transport
+    # What the connection carried: a client's attempts, and/or the implementation's own requests.
+    # One that carried only its own (a model listing kept in a separate pool) is not the clauses'.
+    attempts: int = 0
+    own_requests: int = 0
+    last_answered: bool = False    # its last attempt got its whole answer: reusable, neither broken nor stalled
+
+    @property
+    def own_only(self) -> bool:
+        return self.own_requests > 0 and self.attempts == 0
+
+    @property
+    def idle(self) -> bool:
+        """Kept alive after a complete answer, as an HTTP client's pool keeps a connection."""
+        return self.attempts > 0 and self.last_answered
 
 
 class ConnectionTracker:
@@ -63,6 +77,37 @@ class ConnectionTracker:
     def count(self) -> int:
         with self._lock:
             return len(self._open)
+
+    def count_for_calls(self) -> int:
+        """Open connections but those that carried only the implementation's own requests."""
+        with self._lock:
+            return sum(1 for c in self._open.values() if not c.own_only)
+
+    def count_own_only(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._open.values() if c.own_only)
+
+    def count_idle(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._open.values() if c.idle)
+
+    def carried(self, peer: Peer | None, *, attempt: bool) -> None:
+        """Note that the connection of `peer` carried an attempt, or one of the implementation's own requests."""
+        with self._lock:
+            connection = self._open.get(peer) if peer else None
+            if connection is not None:
+                if attempt:
+                    connection.attempts += 1
+                    connection.last_answered = False
+                else:
+                    connection.own_requests += 1
+
+    def answered(self, peer: Peer | None, *, complete: bool) -> None:
+        """Note how the attempt on the connection of `peer` ended: its whole answer sent, or not."""
+        with self._lock:
+            connection = self._open.get(peer) if peer else None
+            if connection is not None:
+                connection.last_answered = complete
 
     def connection_id(self, peer: Peer | None) -> int | None:
         with self._lock:

@@ -176,7 +176,18 @@ class FakeServer:
             return list(self._own_requests)
 
     def open_connections(self) -> int:
-        return self._tracker.count()
+        """Open connections a client's call may hold: not those that carried only the
+        implementation's own requests (a model listing's pooled connection is no attempt's)."""
+        return self._tracker.count_for_calls()
+
+    def open_own_connections(self) -> int:
+        """Open connections that carried only the implementation's own requests."""
+        return self._tracker.count_own_only()
+
+    def open_idle_connections(self) -> int:
+        """Open connections whose last attempt got its whole answer: kept alive for reuse, not
+        broken or stalled ones."""
+        return self._tracker.count_idle()
 
     def total_connections(self) -> int:
         return self._tracker.total
@@ -209,6 +220,7 @@ class FakeServer:
         client = scope.get("client")
         peer: Peer | None = (str(client[0]), int(client[1])) if client else None
         connection = self._tracker.connection_id(peer)
+        self._tracker.carried(peer, attempt=routed.counted)
         kind = EventKind.REQUEST if routed.counted else EventKind.OWN_REQUEST
         event = self._recorder.record(kind, self.source, method=request.method,
                                       path=request.path, attempt=routed.attempt, reply=routed.reply,
@@ -222,6 +234,7 @@ class FakeServer:
         def report(status: int | None, outcome: str, sent: int, silent_since: float | None = None) -> None:
             if not routed.counted:
                 return
+            self._tracker.answered(peer, complete=outcome == "complete")
             content = {} if routed.content_sent is None else {"content_sent": dict(routed.content_sent(sent))}
             self._recorder.record(EventKind.RESPONSE, self.source, path=request.path, attempt=routed.attempt,
                                   status=status, outcome=outcome, chunks_sent=sent,

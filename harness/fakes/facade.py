@@ -47,6 +47,12 @@ class SyncFake(Generic[F]):
     def open_connections(self) -> int:
         return self.fake.open_connections()
 
+    def open_own_connections(self) -> int:
+        return self.fake.open_own_connections()
+
+    def open_idle_connections(self) -> int:
+        return self.fake.open_idle_connections()
+
     def wait_for_open_connections(self, count: int, timeout: float) -> int:
         """Block until exactly `count` connections are open (e.g. 0 after a client hung up)."""
         wait_until(lambda: self.fake.open_connections() == count, timeout=timeout,

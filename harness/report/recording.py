@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.history import Event, EventKind, History, Recorder
+from harness.probes import own_connections
 from harness.report.model import Lane, Span, TimedCheck
 from harness.schedule import JitterVerdict, ScheduleVerdict
 from harness.spec_values import BREAKER
@@ -176,8 +177,9 @@ def connections_closed_check(history: History, source: str, started: float, dead
     """When `source` saw its last connection close, from the last request it received (or the
     step's start), against the deadline the step waited to; not closed if one is still open."""
     requests = history.events(EventKind.REQUEST, source)
-    opened = history.events(EventKind.CONNECTION_OPEN, source)
-    closed = history.events(EventKind.CONNECTION_CLOSE, source)
+    own = own_connections(history, source)   # the implementation's own requests' connections are not the call's
+    opened = [e for e in history.events(EventKind.CONNECTION_OPEN, source) if e.data.get("connection") not in own]
+    closed = [e for e in history.events(EventKind.CONNECTION_CLOSE, source) if e.data.get("connection") not in own]
     origin, origin_label = (requests[-1].t, "its last request") if requests else (started, "the check began")
     observed = closed[-1].t if closed and len(opened) == len(closed) else None
     return deadline_check(title, origin_label, "last connection closed", origin, observed, deadline, note=note)

@@ -11,6 +11,7 @@ from harness.fakes import Reply, SyncProvider, script, statuses, text_stream
 from harness.fakes.core import REDACTED
 from harness.fakes.sse import parse_sse
 from harness.history import EventKind, History
+from harness.probes import own_connections
 from tests.fakes.cases import CASES, KEY, error_type, streamed_text
 
 KINDS = sorted(CASES)
@@ -210,6 +211,24 @@ def test_the_gateways_own_requests_are_evidence_not_attempts(make_provider: Call
     assert [e.data["path"] for e in history.events(EventKind.OWN_REQUEST, "provider:o1")] == ["/v1/models"]
     assert len(history.events(EventKind.REQUEST, "provider:o1")) == 1
     assert len(history.events(EventKind.RESPONSE, "provider:o1")) == 1
+
+
+def test_a_connection_that_carried_only_the_gateways_own_requests_holds_no_call(
+        make_provider: Callable[..., SyncProvider], history: History) -> None:
+    """A gateway keeps its model listing's connection in a pool of its own: it is listed, but the
+    checks of the connections a call held do not count it, until it carries an attempt."""
+    provider = make_provider("openai", name="o2")
+    provider.set_script(statuses(200))
+    headers = CASES["openai"].headers(KEY)
+    with httpx.Client(timeout=5) as own_pool, httpx.Client(timeout=5) as calls:
+        own_pool.get(provider.url + "/v1/models", headers=headers)
+        calls.get(provider.url + "/v1/models", headers=headers)
+        assert (provider.open_connections(), provider.open_own_connections()) == (0, 2)
+        assert post(calls, provider, "openai", stream=False).status_code == 200   # the pooled connection, reused
+        assert (provider.open_connections(), provider.open_own_connections()) == (1, 1)
+        assert provider.open_idle_connections() == 1   # its whole answer sent: kept alive for reuse
+    provider.wait_for_open_connections(0, timeout=5)
+    assert len(own_connections(history, "provider:o2")) == 1
 
 
 def test_a_stream_script_answers_a_non_stream_request_with_one_json(
