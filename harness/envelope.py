@@ -13,6 +13,12 @@ RETRY_AFTER_STATUSES = (429, 503)
 
 def envelope_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
     """Everything wrong with `exchange` as an error envelope; empty when it conforms."""
+    return envelope_shape_problems(exchange, vocabulary) + code_answer_problems(exchange, vocabulary)
+
+
+def envelope_shape_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
+    """What is wrong with the envelope's structure: JSON, an error object with its four fields,
+    details an object, a correlation id, a code of the closed vocabulary."""
     try:
         body: Any = exchange.json()
     except ValueError:
@@ -22,14 +28,30 @@ def envelope_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
         return [f"body has no 'error' object: {exchange.text[:200]!r}"]
     problems = [f"error.{key} is missing" for key in ("code", "message", "details", "correlation_id")
                 if key not in error]
-    code, details = error.get("code"), error.get("details")
-    if not isinstance(details, dict):
+    if not isinstance(error.get("details"), dict):
         return problems + ["error.details is not an object"]
     if not error.get("correlation_id"):
         problems.append("error.correlation_id is empty")
-    if code not in vocabulary:
-        return problems + [f"error.code {code!r} is not in the closed vocabulary"]
-    entry = vocabulary[cast(str, code)]  # in the vocabulary, so one of its str codes
+    if error.get("code") not in vocabulary:
+        problems.append(f"error.code {error.get('code')!r} is not in the closed vocabulary")
+    return problems
+
+
+def code_answer_problems(exchange: Exchange, vocabulary: Vocabulary) -> list[str]:
+    """What the code an envelope carries requires of the answer and it lacks: the code's HTTP
+    status, the details the code requires, and for a 429 or 503 the Retry-After (nothing to say
+    of an answer whose code cannot be read: its shape is what is wrong)."""
+    try:
+        body: Any = exchange.json()
+    except ValueError:
+        return []
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or error.get("code") not in vocabulary:
+        return []
+    code, details = cast(str, error["code"]), error.get("details")
+    details = details if isinstance(details, dict) else {}
+    entry = vocabulary[code]
+    problems = []
     if entry.status != exchange.status:
         problems.append(f"{code} must be sent with HTTP {entry.status}, got {exchange.status}")
     problems += [f"details.{key} is missing (required for {code})"

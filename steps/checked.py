@@ -15,8 +15,10 @@ from harness.checks import Attribution, check
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def then(parser: StepParser, speaks_for: Attribution | None = None, **kwargs: Any) -> Callable[[F], F]:
-    """`speaks_for` picks the scenario's clauses the check verifies (default: all of them)."""
+def then(parser: StepParser, speaks_for: Attribution | None = None, *, stacklevel: int = 2,
+         **kwargs: Any) -> Callable[[F], F]:
+    """`speaks_for` picks the scenario's clauses the check verifies (default: all of them);
+    `stacklevel` counts the frames from the decorator up to the module that defines the step."""
 
     def decorator(step: F) -> F:
         @functools.wraps(step)
@@ -24,7 +26,7 @@ def then(parser: StepParser, speaks_for: Attribution | None = None, **kwargs: An
             with check(None, speaks_for):
                 return step(*args, **kw)
 
-        bdd_then(parser, stacklevel=2, **kwargs)(as_a_check)   # registered in the module applying @then
+        bdd_then(parser, stacklevel=stacklevel, **kwargs)(as_a_check)   # registered in the module applying @then
         return as_a_check  # type: ignore[return-value]
 
     return decorator

@@ -17,7 +17,8 @@ from catalogue import Clause, vocabulary
 from harness.chat import bearer, error_details
 from harness.checks import CannotCheck, check
 from harness.background import InFlight
-from harness.envelope import envelope_problems, error_code, error_field, retry_after_problems
+from harness.envelope import (code_answer_problems, envelope_problems, envelope_shape_problems, error_code,
+                              error_field, retry_after_problems)
 from harness.exchange import Exchange, exchange_of, send
 from harness.fuzz import random_bodies
 from harness.history import EventKind, History
@@ -145,31 +146,40 @@ def not_about_the_envelope(clause: Clause) -> bool:
 
 
 def about_the_code(code: str) -> Callable[[Clause], bool]:
-    """The clauses an error code speaks for: the vocabulary's, and those that name the code."""
-    return lambda clause: clause.area == "vocabulary" or code in clause.text
+    """The clauses an error code speaks for: those the envelope's shape speaks for (what a code
+    requires of its answer is the envelope's too), and those that name the code."""
+    return lambda clause: about_the_envelope(clause) or code in clause.text
+
+
+def assert_answered_with_code(exchange: Exchange, code: str) -> None:
+    """The code, and what the vocabulary says an answer with it carries (status, details, Retry-After)."""
+    assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
+    problems = code_answer_problems(exchange, vocabulary())
+    assert not problems, f"the {code} answer is not as its vocabulary entry says: {problems}; {exchange.describe()}"
 
 
 @then(parsers.parse('the response is an error envelope with code "{code}"'))
 def then_error_envelope(exchange: Exchange, code: str) -> None:
     """Two checks: the envelope's shape speaks only for the envelope and vocabulary clauses, so a
-    malformed envelope says nothing of the behaviour the scenario is about; the code speaks for
-    the clauses that name it (or, when none does, for all of the scenario's)."""
+    malformed envelope says nothing of the behaviour the scenario is about; the code, with the
+    status and details it requires, speaks for the clauses that name it (or, when none does, for
+    all of the scenario's)."""
     with check("the envelope's shape", about_the_envelope, fallback_to_all=False):
-        problems = envelope_problems(exchange, vocabulary())
+        problems = envelope_shape_problems(exchange, vocabulary())
         assert not problems, f"not a conforming error envelope: {problems}; {exchange.describe()}"
     with check(f"the code {code}", about_the_code(code)):
-        assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
+        assert_answered_with_code(exchange, code)
 
 
 @then(parsers.parse('every response was an error envelope with code "{code}"'))
 def then_every_response(exchanges: list[Exchange], code: str) -> None:
     with check("the envelopes' shape", about_the_envelope, fallback_to_all=False):
         for exchange in exchanges:
-            problems = envelope_problems(exchange, vocabulary())
+            problems = envelope_shape_problems(exchange, vocabulary())
             assert not problems, f"not a conforming error envelope: {problems}; {exchange.describe()}"
     with check(f"the code {code}", about_the_code(code)):
         for exchange in exchanges:
-            assert error_code(exchange) == code, f"expected code {code}: {exchange.describe()}"
+            assert_answered_with_code(exchange, code)
 
 
 @then(parsers.re(r'the (?:hive|gateway) log has a line with "(?P<first>[^"]+)" and "(?P<second>[^"]+)"$'),

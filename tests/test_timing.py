@@ -163,3 +163,18 @@ def test_a_check_timed_by_the_cleanup_timeout_speaks_only_for_the_clauses_about_
                   "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005", "HIVE-LIMIT-004")
     spoken = {c for c in candidates if about_the_cleanup_timeout(clauses[c])}
     assert spoken == {"GW-TIMEOUT-005", "GW-CLEANUP-002", "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005"}
+
+
+def test_missing_a_bound_below_its_work_floor_is_not_verified_rather_than_failed() -> None:
+    """At 0.1 the cleanup timeout is half a real second, less than the work it allows may take on a
+    loaded machine: a miss there proves nothing. At a scale that honours the floor it fails."""
+    from steps.timed import _unsure_below_the_work_floor
+
+    def closes_late(timing: ScenarioTiming) -> None:
+        raise AssertionError("last connection closed never observed by the deadline")
+
+    judged = _unsure_below_the_work_floor(closes_late, CLEANUP)
+    with pytest.raises(pytest.skip.Exception, match="needs time scale 0.15 or more.*closed never observed"):
+        judged(timing=ScenarioTiming(0.1, lambda: 0.02, lambda _: None))
+    with pytest.raises(AssertionError, match="closed never observed"):
+        judged(timing=ScenarioTiming(0.15, lambda: 0.02, lambda _: None))
