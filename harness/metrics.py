@@ -21,8 +21,6 @@ def metric_names(page: str) -> set[str]:
     names = set()
     for family in text_string_to_metric_families(page):
         names.add(family.name)
-        if family.type == "counter":   # exposed as <name>_total, also before its first sample
-            names.add(f"{family.name}_total")
         names.update(sample.name for sample in family.samples)
     return names
 
