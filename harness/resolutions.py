@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from harness.schedule import BackoffSchedule
 from harness.spec_values import BREAKER, GATEWAY_RETRY_BUDGET, TIMEOUTS
-from harness.timing import AT_ONCE, Distinction
+from harness.timing import AT_ONCE, Distinction, WorkBound
 
 UPSTREAM_TIMEOUT = Distinction(TIMEOUTS.request - TIMEOUTS.upstream,
                                f"an upstream timeout of {TIMEOUTS.upstream:g} s against the "
                                f"{TIMEOUTS.request:g} s request timeout")
-CLEANUP = Distinction(TIMEOUTS.cleanup, f"the {TIMEOUTS.cleanup:g} s cleanup timeout")
+CLEANUP_TIMEOUT = Distinction(TIMEOUTS.cleanup, f"the {TIMEOUTS.cleanup:g} s cleanup timeout")
+# Letting go of a connection within the cleanup timeout: the implementation notices a hang-up or
+# a failure and closes what it held, and the peer (a fake, a worker) records the close; a chain of
+# three processes (stopping one that hangs), which a loaded machine delays by a few hundred real
+# milliseconds now and then.
+CLEANUP_WORK_FLOOR = 0.75   # real seconds
+CLEANUP = WorkBound(CLEANUP_TIMEOUT, TIMEOUTS.cleanup, CLEANUP_WORK_FLOOR)
+# Shutting down within the cleanup timeout: stopping every worker, then the service's own exit
+# (signals, exits, reaping, an interpreter's teardown) cost a Python service a few hundred real
+# milliseconds, more on a loaded machine.
+SHUTDOWN_WORK_FLOOR = 2.0   # real seconds
+SHUTDOWN = WorkBound(CLEANUP_TIMEOUT, TIMEOUTS.cleanup, SHUTDOWN_WORK_FLOOR)
 AT_ONCE_ANSWER = Distinction(AT_ONCE, f"an answer at once (within {AT_ONCE:g} spec s) from one after a wait")
 RETRY_AFTER_SECONDS = Distinction(1.0, "a Retry-After in whole seconds")
 BREAKER_LATE_PROBE = 5.0   # spec seconds before the cooldown's end at which a call must still be rejected

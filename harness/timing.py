@@ -61,6 +61,26 @@ class Distinction:
 
 
 @dataclass(frozen=True)
+class WorkBound:
+    """A bound the implementation spends working rather than waiting (stopping processes, reaping
+    them, exiting): that work takes real time no time scale shrinks, so besides resolving its
+    distinction the check needs a scale at which the bound (`spec_seconds`) is at least
+    `real_floor` real seconds. Below it, a conforming implementation could fail only because the
+    bound was scaled down: the check is undecidable there, as for a coarse tolerance."""
+
+    distinction: Distinction
+    spec_seconds: float
+    real_floor: float
+
+    @property
+    def what(self) -> str:
+        return f"{self.distinction.what} (work that needs at least {self.real_floor:g} real s)"
+
+    def needed_scale(self, tolerance: float) -> float:
+        return max(self.distinction.needed_scale(tolerance), self.real_floor / self.spec_seconds)
+
+
+@dataclass(frozen=True)
 class Clock:
     """One check's conversion: the scenario's time scale and the tolerance measured when it ran."""
 

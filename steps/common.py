@@ -26,8 +26,8 @@ from harness.breaker_probes import (last_answer, RIGHT_AFTER_OPENING, SHORTLY_BE
                                     surely_open_until, within_cooldown)
 from harness.report.recording import (ProbeCall, breaker_check, jitter_check, process_exit_check, record_check,
                                       window_check)
-from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, CLEANUP, RETRY_AFTER_SECONDS,
-                                 UPSTREAM_TIMEOUT)
+from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, RETRY_AFTER_SECONDS,
+                                 SHUTDOWN, UPSTREAM_TIMEOUT)
 from harness.schedule import BackoffSchedule, JitterResolution, check_jitter
 from harness.timing import Clock, ScenarioTiming
 from harness.report.evidence import Evidence
@@ -380,6 +380,14 @@ def then_error_reports_delivered(stream_exchange: StreamExchange) -> None:
         f"delivered {stream_exchange.text!r}, the error event says {details.get('delivered_text')!r}: {error}"
 
 
+@then("no token reached the client twice")
+def then_no_duplicate_tokens(stream_exchange: StreamExchange) -> None:
+    pieces = stream_exchange.content_pieces
+    assert pieces, stream_exchange.describe()
+    assert pieces.count(pieces[0]) == 1 and stream_exchange.text.count(pieces[0]) == 1, \
+        f"the stream restarted after bytes reached the client: {pieces}"
+
+
 @then("the response carries a Retry-After that agrees with its error details")
 def then_retry_after_agrees(exchange: Exchange) -> None:
     problems = retry_after_problems(exchange, error_details(exchange))
@@ -413,9 +421,10 @@ def then_stream_refused(stream_exchange: StreamExchange, code: str) -> None:
 @then(parsers.parse("the error details say current_requests is {current:d} and max_concurrent is {limit:d}"))
 def then_details_capacity(exchange: Exchange, current: int, limit: int) -> None:
     details = error_details(exchange)
-    assert (details.get("current_requests"), details.get("max_concurrent")) == (current, limit), \
-        (f"details.current_requests {details.get('current_requests')} and max_concurrent "
-         f"{details.get('max_concurrent')}, expected {current} and {limit}: {details}")
+    observed = (details.get("current_requests"), details.get("max_concurrent"))
+    assert observed == (current, limit), \
+        f"details say current_requests {observed[0]} and max_concurrent {observed[1]}, expected {current} and " \
+        f"{limit}: {details}"
 
 
 @when(parsers.re(r"the (?:hive|gateway) receives (?P<name>SIGTERM|SIGINT)$"))
@@ -463,7 +472,7 @@ def assert_exits_within_cleanup(sut: RunningTarget, clock: Clock, history: Histo
     assert exits and exits[0].t <= deadline, \
         f"{sut.name} exited {exits[0].t - started if exits else float('nan'):.3f} s after the signal, allowed " \
         f"{deadline - started:.3f} s"
-    decided(clock, CLEANUP)
+    decided(clock, SHUTDOWN)
     return code
 
 

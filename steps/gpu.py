@@ -6,7 +6,7 @@ from pytest_bdd import given, parsers
 
 from fault_injection.gpu.journal import workers_started
 from harness.probes import listening_ports, process_remains
-from harness.resolutions import CLEANUP
+from harness.resolutions import SHUTDOWN
 from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
 from harness.timing import ScenarioTiming
@@ -115,7 +115,7 @@ def then_no_start(hive_rig: HiveRig) -> None:
     assert not starts, f"{len(starts)} worker(s) started: {[s.get('argv') for s in starts]}"
 
 
-@timed_then(parsers.parse("no worker process is left"), CLEANUP)
+@timed_then(parsers.parse("no worker process is left"), SHUTDOWN)
 def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
     """Every process the worker journal says started (by its pid: a zombie nothing reaped is not gone)."""
     clock = timing.clock()
@@ -129,4 +129,4 @@ def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
 
     wait_until(lambda: not left(), timeout=clock.deadline(TIMEOUTS.cleanup),
                what="every worker process to be gone and its port free", describe=left)
-    decided(clock, CLEANUP)
+    decided(clock, SHUTDOWN)

@@ -136,7 +136,7 @@ def then_no_hub_connection(hive_rig: HiveRig, history: History, timing: Scenario
                                      title="connections to the hub closed within the cleanup timeout",
                                      note=clock.note())
     record_check(history, check)
-    assert check.passed, check.detail
+    assert check.passed, f"{check.title}: {check.detail}"
     decided(clock, CLEANUP)
 
 

@@ -277,7 +277,7 @@ def then_upstream_closed(gateway_rig: GatewayRig, name: str, timing: ScenarioTim
                                      title=f'connection to provider "{name}" closed within the cleanup timeout',
                                      note=clock.note())
     record_check(history, check)
-    assert check.passed, check.detail
+    assert check.passed, f"{check.title}: {check.detail}"
     decided(clock, CLEANUP)
 
 

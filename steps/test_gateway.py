@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -21,15 +22,15 @@ from harness.envelope import error_code
 from harness.exchange import Exchange, send
 from harness.hang_up import send_and_hold
 from harness.checks import CannotCheck, check
-from harness.errors import WaitTimeout
-from harness.history import History
+from harness.history import Event, History
 from harness.metrics import metric_names, sample_sum, sample_value
 from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.history import EventKind
+from harness.errors import WaitTimeout
 from harness.report.recording import record_check, record_cooldown, window_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
+from harness.resolutions import BREAKER_COOLDOWN, CLEANUP, SHUTDOWN, UPSTREAM_TIMEOUT
 from harness.rigs.gateway import GatewayRig
 from harness.spec_values import TIMEOUTS
 from harness.streaming import StreamExchange, message_texts, stream_chat
@@ -316,11 +317,18 @@ def then_gave_up_at_timeout(gateway_rig: GatewayRig, name: str, timing: Scenario
     or its last chunk) to when the gateway dropped that connection, as the fake saw both."""
     clock = timing.clock()
     fake = gateway_rig.provider(name).fake
-    silences = [e for e in history.events(EventKind.RESPONSE, fake.source) if e.data.get("silent_since") is not None]
-    assert silences, (f"provider {name} never saw the gateway drop a silent request: "
+
+    def silences() -> list[Event]:
+        return [e for e in history.events(EventKind.RESPONSE, fake.source) if e.data.get("silent_since") is not None]
+
+    # The client may have its answer a moment before the fake notices the dropped connection.
+    with suppress(WaitTimeout):
+        wait_until(silences, timeout=clock.patience(TIMEOUTS.cleanup), what=f"provider {name} to see a drop")
+    assert silences(), (f"provider {name} never saw the gateway drop a silent request: "
                       f"{[(r.reply, r.t) for r in fake.requests]}")
     window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)
-    waited = silences[0].t - float(silences[0].data["silent_since"])
+    first = silences()[0]
+    waited = first.t - float(first.data["silent_since"])
     record_check(history, window_check(f'the gateway waiting on silent provider "{name}": the upstream timeout',
                                        "connection dropped", waited, window.low, window.high, note=clock.note()))
     assert window.holds(waited), (f"the gateway dropped provider {name} {waited:.3f} s after it went silent; the "
@@ -409,7 +417,7 @@ def then_metric_sum(sut: RunningTarget, target_spec: TargetSpec, api_token: str,
     assert observed == expected, f"{own} sums to {observed}, expected {expected:g}"
 
 
-@timed_then(parsers.parse("the gateway exits within the cleanup timeout"), CLEANUP)
+@timed_then(parsers.parse("the gateway exits within the cleanup timeout"), SHUTDOWN)
 def then_exits_in_time(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
     assert_exits_within_cleanup(sut, timing.clock(), history, "gateway exit within the cleanup timeout")
 

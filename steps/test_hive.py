@@ -33,7 +33,7 @@ from harness.portal import BackgroundLoop
 from harness.report.evidence import Evidence
 from harness.report.recording import deadline_check, record_check, record_cooldown, window_check
 from harness.breaker_probes import last_answer, Probe
-from harness.resolutions import AT_ONCE_ANSWER, BREAKER_COOLDOWN, CLEANUP, UPSTREAM_TIMEOUT
+from harness.resolutions import AT_ONCE_ANSWER, BREAKER_COOLDOWN, CLEANUP, SHUTDOWN, UPSTREAM_TIMEOUT
 from harness.probes import listening_ports, process_remains, temp_dir_contents
 from harness.rigs.hive import HiveRig, model_ref
 from harness.spec_values import HIVE_RETRY_CYCLE, TIMEOUTS
@@ -605,7 +605,7 @@ def then_not_routed_to_crashed(exchange: Exchange, spawned: list[Spawned], hive_
         f"one: {exchange.describe()}"
 
 
-@timed_then(parsers.parse("the hive exits within the cleanup timeout"), CLEANUP)
+@timed_then(parsers.parse("the hive exits within the cleanup timeout"), SHUTDOWN)
 def then_hive_exits(sut: RunningTarget, timing: ScenarioTiming, history: History) -> None:
     assert_exits_within_cleanup(sut, timing.clock(), history, "hive exit within the cleanup timeout")
 
@@ -721,7 +721,7 @@ def then_hive_let_go(hive_rig: HiveRig, timing: ScenarioTiming, history: History
                            began.mono if began else started,
                            closed.mono if closed else None, started + timeout, note=clock.note())
     record_check(history, check)
-    assert check.passed, check.detail
+    assert check.passed, f"{check.title}: {check.detail}"
     decided(clock, CLEANUP)
 
 
@@ -757,11 +757,21 @@ def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, hist
     """Measured where the hive acts, from the worker's journal: from the inference reaching the
     worker to the hive dropping its connection or signalling the worker, whichever came first."""
     clock = timing.clock()
+
+    def let_go() -> list[float]:
+        journal = hive_rig.gpu.journal()
+        started = of_kind(journal, "inference_started")
+        return [e.mono for e in journal if started and e.kind in ("client_disconnected", "signal", "exit")
+                and e.mono >= started[0].mono]
+
+    # The client may have its 504 a moment before the worker journals the hive letting go.
+    with suppress(WaitTimeout):
+        wait_until(let_go, timeout=clock.patience(TIMEOUTS.cleanup), what="the worker to see the hive let go")
     journal = hive_rig.gpu.journal()
     started = of_kind(journal, "inference_started")
     assert started, "no inference reached a worker"
     begun = started[0].mono
-    ends = [e.mono for e in journal if e.kind in ("client_disconnected", "signal", "exit") and e.mono >= begun]
+    ends = let_go()
     assert ends, f"the hive never let go of the hung worker: {[e.kind for e in journal]}"
     waited = min(ends) - begun
     window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)

@@ -11,6 +11,8 @@ import pytest
 from pytest_bdd import given, when
 from pytest_bdd.parsers import StepParser
 
+from catalogue import Clause
+from harness.resolutions import CLEANUP, SHUTDOWN
 from harness.timing import Clock, Resolution, StepArguments, Undecidable, register_timed_phrase
 from steps.checked import then
 
@@ -22,10 +24,22 @@ def _register(parser: StepParser, resolution: Resolution | Callable[[StepArgumen
                           resolution)
 
 
+RELEASES = ("cleanup timeout", "is stopped", "connection is closed", "gone", "reaped", "graceful shutdown")
+
+
+def about_the_cleanup_timeout(clause: Clause) -> bool:
+    """The clauses a check timed by the cleanup timeout speaks for: those about letting go of a
+    connection or a process, not the others of its scenario (a connection's close says nothing
+    of when the 504 came)."""
+    return clause.area == "cleanup" or any(word in clause.text.lower() for word in RELEASES)
+
+
 def timed_then(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],
                **kwargs: Any) -> Callable[[F], F]:
     """`then(parser)`, for a check that must resolve `resolution` (fixed, or from the step's arguments)."""
     _register(parser, resolution)
+    if resolution in (CLEANUP, SHUTDOWN):
+        kwargs.setdefault("speaks_for", about_the_cleanup_timeout)
     return then(parser, **kwargs)   # the decorator itself, so the module applying it registers the step
 
 

@@ -58,7 +58,7 @@ def judge_catch(verdict: Mapping[str, Any] | None, clauses: Iterable[str], asser
         for case in scenarios.values():
             if clause not in case["clauses"] or not case["applies"]:
                 continue
-            why_not = _why_not_a_catch(case, assertion)
+            why_not = _why_not_a_catch(case, clause, assertion)
             (missed.append(f"{case['name']}: {why_not}") if why_not else caught.append(case["name"]))
         if not caught and not missed:
             missed.append("no scenario of it ran (did the target's run fail before any?)")
@@ -66,15 +66,21 @@ def judge_catch(verdict: Mapping[str, Any] | None, clauses: Iterable[str], asser
     return tuple(catches)
 
 
-def _why_not_a_catch(case: Mapping[str, Any], assertion: str) -> str | None:
+def _why_not_a_catch(case: Mapping[str, Any], clause: str, assertion: str) -> str | None:
+    """None for a catch: a failed check that speaks for `clause` matched the assertion, or, for a
+    failure outside the checks (an answer that never came), the scenario's failure did."""
     outcome, reason = case["outcome"], str(case.get("reason") or "")
     if outcome != "failed":
         return f"{outcome}" + (f" ({reason[:160]})" if reason else "")
     if any(marker in reason for marker in NOT_SERVING):
         return f"failed, but not while the target was serving: {reason[:200]}"
-    if not re.search(assertion, reason, re.S):
-        return f"failed on another check (not /{assertion}/): {reason[:200]}"
-    return None
+    failed_checks = [c for c in case.get("checks") or [] if c["outcome"] == "failed"]
+    if any(clause in c["clauses"] and re.search(assertion, str(c["message"]), re.S) for c in failed_checks):
+        return None
+    if not failed_checks and re.search(assertion, reason, re.S):
+        return None
+    about = [f"{c['step']}: {str(c['message'])[:120]}" for c in failed_checks]
+    return f"failed on another check (not /{assertion}/): " + (" | ".join(about)[:300] if about else reason[:200])
 
 
 def write_row(reports: Path, row: CatchRow) -> None:

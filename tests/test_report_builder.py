@@ -28,6 +28,7 @@ KEYS = {SCHEDULE: key_of(TABLE, "gateway/retry_schedule", "A provider that keeps
         RETRY_AFTER: key_of(TABLE, "gateway/retry_after", "A Retry-After within the cap"),
         BREAKER: key_of(TABLE, "gateway/breaker", "Five failed operations open the breaker"),
         HEALTH: key_of(TABLE, "gateway/health", "The health route answers")}
+HEALTH_NAME = next(c.name for c in TABLE if c.key == KEYS[HEALTH])
 
 
 class Collector(VerdictCollector):
@@ -165,7 +166,8 @@ def test_the_verdict_carries_tolerance_and_run_facts() -> None:
         "AssertionError: expected a gap of 5 spec seconds"]
     assert verdict["timing_tolerance_seconds"] == 0.025
     assert verdict["run"] == {"scenarios_reported": 4, "cut_short": None, "slow": False}
-    assert verdict["clauses"]["GW-RETRY-007"]["scenarios"] == [KEYS[RETRY_AFTER]]
+    assert sorted(verdict["clauses"]["GW-RETRY-007"]["scenarios"]) == sorted(c.key for c in TABLE
+                                                                            if "GW-RETRY-007" in c.clauses)
     assert verdict["scenarios"][KEYS[RETRY_AFTER]]["outcome"] == "failed"
 
 
@@ -178,7 +180,7 @@ def test_the_headline_lists_every_unverified_must_clause_with_its_reasons_and_th
     assert verdict.attrs["data-verdict"] == "incomplete"
     [health] = doc.find_all("li", data_clause="GW-HEALTH-001")
     assert health.find_all("a")[0].all_text() == "GW-HEALTH-001"
-    assert ": The health route answers while the gateway is up: skipped: the log is not visible" in health.all_text()
+    assert f": {HEALTH_NAME}: skipped: the log is not visible" in health.all_text()
     unverified = {li.attrs["data-clause"] for li in doc.find_all("ul", class_="must-not-verified")[0].find_all("li")}
     assert "GW-RETRY-007" not in unverified and "GW-AUTH-001" in unverified
     declared = doc.find_all("p", class_="declared-failures")[0].all_text()

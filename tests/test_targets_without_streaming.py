@@ -54,4 +54,11 @@ def test_a_target_without_streaming_passes_every_must_clause_outside_a_feature(p
     streaming = [c.id for c in catalogue().for_profile(profile) if c.feature == "streaming"]
     assert streaming and all(clauses[cid]["result"] == "not applicable" for cid in streaming), \
         {cid: clauses[cid]["result"] for cid in streaming}
-    assert verdict["verdict"] == ("conformant" if not unverified else "incomplete"), verdict["summary"]
+    # A claimed feature's clause whose every scenario also streams (fallback to buffered calls, the
+    # streaming error counter) cannot be verified without streaming, and says so.
+    needs_streaming = "needs optional feature(s) streaming, which the target does not claim"
+    featured = {c.id: clauses[c.id]["reasons"] for c in catalogue().for_profile(profile)
+                if c.level == "MUST" and c.feature not in (None, "streaming") and clauses[c.id]["result"] != "passed"}
+    assert all(any(needs_streaming in r for r in reasons) or only_undecidable({cid: reasons})
+               for cid, reasons in featured.items()), f"MUST clauses of a claimed feature not passed: {featured}"
+    assert verdict["verdict"] == ("conformant" if not (unverified or featured) else "incomplete"), verdict["summary"]

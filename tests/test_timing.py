@@ -10,12 +10,15 @@ import pytest
 
 from harness.calibration import FLOOR, ToleranceMonitor, from_samples
 from harness.plugin import PROJECT_ROOT
-from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, RETRY_AFTER_SECONDS, UPSTREAM_TIMEOUT, backoff_schedule
+from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, CLEANUP_TIMEOUT, CLEANUP_WORK_FLOOR, RETRY_AFTER_SECONDS,
+                                 SHUTDOWN, SHUTDOWN_WORK_FLOOR, UPSTREAM_TIMEOUT, backoff_schedule)
 from harness.schedule import HIVE_BACKOFF
 from harness.wait import wait_until
 from harness.timing import (DECISION_FRACTION, SCALE_MARGIN, Clock, Distinction, ScenarioTiming, Undecidable,
                             choose_scale, resolutions_of)
 
+from catalogue import catalogue
+from steps.timed import about_the_cleanup_timeout
 import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
@@ -47,15 +50,15 @@ def test_a_check_decides_only_when_the_widening_is_at_most_half_its_distinction(
 
 
 def test_the_distinctions_come_from_the_clauses_numbers() -> None:
-    assert UPSTREAM_TIMEOUT.seconds == 5.0 and CLEANUP.seconds == 5.0 and AT_ONCE_ANSWER.seconds == 1.0
+    assert UPSTREAM_TIMEOUT.seconds == 5.0 and CLEANUP_TIMEOUT.seconds == 5.0 and AT_ONCE_ANSWER.seconds == 1.0
     assert backoff_schedule(HIVE_BACKOFF).seconds == pytest.approx(1.6)    # 10 % of the 16 s delay
     assert Distinction(2.0, "x").needed_scale(0.02) == pytest.approx(0.02 / (DECISION_FRACTION * 2.0))
 
 
 def test_the_scale_is_the_targets_unless_a_check_needs_more_and_never_above_real_time() -> None:
-    coarse = [CLEANUP]                       # needs 0.02 * 1.5 / 2.5 = 0.012
+    coarse = [CLEANUP_TIMEOUT]                       # needs 0.02 * 1.5 / 2.5 = 0.012
     assert choose_scale(0.025, coarse, 0.02) == 0.025
-    fine = [CLEANUP, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.5 / 0.5 = 0.06
+    fine = [CLEANUP_TIMEOUT, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.5 / 0.5 = 0.06
     assert choose_scale(0.025, fine, 0.02) == pytest.approx(0.06)
     assert Clock(choose_scale(0.025, fine, 0.02), 0.02 * SCALE_MARGIN).decides(RETRY_AFTER_SECONDS)
     assert choose_scale(0.1, [Distinction(0.001, "x")], 0.02) == 1.0
@@ -66,7 +69,20 @@ def test_timed_phrases_declare_what_their_checks_resolve() -> None:
     found = resolutions_of(["the hive exits within the cleanup timeout",
                             'the gap before request 2 to provider "primary" was about 3 seconds',
                             "the response status is 200"])
-    assert [r.what for r in found] == [CLEANUP.what, "10 % of a 3 s Retry-After"]
+    assert [r.what for r in found] == [SHUTDOWN.what, "10 % of a 3 s Retry-After"]
+
+
+def test_a_bound_spent_working_is_judged_only_where_it_is_long_enough_in_real_time() -> None:
+    """Stopping processes costs real time no scale shrinks: at 0.1 the 5 s cleanup timeout is half
+    a real second, which a loaded machine's process teardown can exceed, so the check asks for the
+    scale that makes it 2 real seconds, and a tolerance too coarse still raises it further."""
+    assert SHUTDOWN.needed_scale(0.001) == pytest.approx(SHUTDOWN_WORK_FLOOR / 5.0)
+    assert SHUTDOWN.needed_scale(2.0) == CLEANUP_TIMEOUT.needed_scale(2.0) > SHUTDOWN_WORK_FLOOR / 5.0
+    assert CLEANUP.needed_scale(0.001) == pytest.approx(CLEANUP_WORK_FLOOR / 5.0)
+    with pytest.raises(Undecidable, match="needs time scale 0.4 or more"):
+        Clock(0.1, 0.001).require(SHUTDOWN)
+    Clock(0.4, 0.02).require(SHUTDOWN)
+    assert choose_scale(0.1, [SHUTDOWN], 0.02) == 0.4
 
 
 def test_each_check_reads_the_tolerance_when_it_judges_and_reports_it() -> None:
@@ -137,3 +153,13 @@ def test_the_scan_finds_slack(line: str) -> None:
 
 def test_the_scan_leaves_unit_conversions_and_spec_arithmetic_alone(tmp_path: Path) -> None:
     assert not slack_in("latency_ms = int(clock.real(TIMEOUTS.upstream * 1.5) * 1000)", "x.py")
+
+
+def test_a_check_timed_by_the_cleanup_timeout_speaks_only_for_the_clauses_about_letting_go() -> None:
+    """The hung provider's scenario: the connection's close judges the cleanup clauses, not when the
+    504 came nor whether the attempt was retried, so a scale too coarse for it leaves those verified."""
+    clauses = catalogue().clauses
+    candidates = ("GW-TIMEOUT-001", "GW-TIMEOUT-003", "GW-TIMEOUT-005", "GW-RETRY-012", "GW-CLEANUP-002",
+                  "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005", "HIVE-LIMIT-004")
+    spoken = {c for c in candidates if about_the_cleanup_timeout(clauses[c])}
+    assert spoken == {"GW-TIMEOUT-005", "GW-CLEANUP-002", "HIVE-TIMEOUT-004", "HIVE-TIMEOUT-005"}

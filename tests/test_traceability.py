@@ -63,7 +63,7 @@ def test_a_tagged_scenario_runs_against_the_reference_target(pytester: pytest.Py
     assert verdict["clauses"]["GW-HEALTH-001"]["result"] == "passed"
     assert verdict["scenarios"] == {"features/demo.feature:4": {
         "name": "Demo scenario", "clauses": ["GW-HEALTH-001"], "applies": True, "why_not_applicable": None,
-        "outcome": "passed", "reason": "", "needs": [], "slow": False}}
+        "outcome": "passed", "reason": "", "needs": [], "slow": False, "checks": []}}
     assert verdict["verdict"] == "incomplete"   # every other gateway clause has no scenario here
     assert verdict["clauses"]["GW-AUTH-001"] == {"level": "MUST", "feature": None, "result": "not verified",
                                                  "reasons": ["no scenario"], "scenarios": []}
@@ -109,7 +109,7 @@ def test_an_optional_feature_the_target_does_not_claim_skips_with_a_reason(pytes
     why = "target reference-gateway does not claim optional feature(s) hive_cli"
     assert verdict["scenarios"]["features/demo.feature:4"] == {
         "name": "Demo scenario", "clauses": ["GW-HEALTH-001"], "applies": False, "why_not_applicable": why,
-        "outcome": "skipped", "reason": why, "needs": ["hive_cli"], "slow": False}
+        "outcome": "skipped", "reason": why, "needs": ["hive_cli"], "slow": False, "checks": []}
     assert verdict["clauses"]["GW-HEALTH-001"]["reasons"] == [
         "every scenario of it needs optional feature(s) hive_cli, which the target does not claim"]
 

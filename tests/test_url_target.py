@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from catalogue import catalogue
-from tests.cases import only_undecidable
+from tests.cases import only_undecidable, undecidable
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 from harness.ports import free_port
 from harness.rigs.gateway import GatewayLimits
@@ -129,10 +129,13 @@ MIXED_CHAINS = {"GW-FALLBACK-003", "GW-OBS-005"}
 LOG_CLAUSES = ("GW-OBS-002", "GW-AUTH-002", "GW-ENV-003", "GW-RETRY-011")
 
 
-def skipped_only(verdict: dict[str, Any]) -> bool:
-    """Every unverified MUST clause of the verdict is so because scenarios skipped or did not apply."""
-    reasons = [r for rs in verdict["summary"]["must_not_verified"].values() for r in rs]
-    return all(": skipped: " in r or r.startswith("no scenario of it applies") for r in reasons)
+def not_skipped(verdict: dict[str, Any]) -> list[str]:
+    """The reasons an unverified MUST clause of the verdict gives other than skipped or not applicable
+    scenarios, or timed checks a running gateway's fixed time scale cannot decide (the harness
+    cannot raise it per scenario): none is expected."""
+    reasons = [f"{cid}: {r}" for cid, rs in verdict["summary"]["must_not_verified"].items() for r in rs]
+    return [r for r in reasons if ": skipped: " not in r and ": no scenario of it applies" not in r
+            and not undecidable(r)]
 
 
 def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_against_running_gateways(
@@ -149,17 +152,23 @@ def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_a
     assert sorted(verdicts) == sorted(g.name for g in gateways)
     for name, verdict in verdicts.items():
         assert verdict["verdict"] == "incomplete" and verdict["kind"] == "url", (name, verdict["summary"])
-        assert verdict["summary"]["must_failed"] == {} and skipped_only(verdict), (name, verdict["summary"])
+        assert verdict["summary"]["must_failed"] == {} and not not_skipped(verdict), (name, not_skipped(verdict),
+                                                                                      verdict["summary"])
     assert results(verdicts["openai-gateway"], *STATEFUL) == {"passed"}
     assert "@fresh-instance" not in done.stdout
     must = {c.id for c in catalogue().clauses.values() if c.profile == "gateway" and c.level == "MUST"}
     missing = must - verified_together(list(verdicts.values()))
     assert NEEDS_A_STARTED_GATEWAY | MIXED_CHAINS <= missing, "clauses a url deployment cannot verify were verified"
     # Any other gap is a timed check too fine for the one scale a running gateway keeps (a 3 s
-    # Retry-After to 10 % at 0.1), or one a busy machine could not decide.
-    reasons = {cid: [r for v in verdicts.values() for r in v["clauses"][cid]["reasons"] if "skipped" in r]
+    # Retry-After to 10 % at 0.1, a cleanup timeout of half a real second), or one a busy machine could not
+    # decide.
+    # (Rows of other provider chains skip in each deployment; they are not what keeps a clause open.)
+    reasons = {cid: [r for v in verdicts.values() for r in v["clauses"][cid]["reasons"]
+                     if "skipped" in r and "the running gateway's fixed providers are" not in r or undecidable(r)]
                for cid in missing - NEEDS_A_STARTED_GATEWAY - MIXED_CHAINS}
-    assert only_undecidable(reasons), f"MUST clauses the url deployments together did not verify: {reasons}"
+    decided = {cid: [r for r in rs if not undecidable(r)] for cid, rs in reasons.items()
+               if not only_undecidable({cid: rs})}
+    assert not decided, f"MUST clauses the url deployments together did not verify: {decided}"
 
 
 def verified_together(verdicts: list[dict[str, Any]]) -> set[str]:
@@ -192,7 +201,7 @@ def test_without_a_reset_request_the_scenarios_that_need_a_fresh_instance_skip_w
     assert fresh in done.stdout
     assert results(verdict, *LOG_CLAUSES[:3]) == {"not verified"}  # no [url] log_file either
     assert "declares no [url] log_file, so its log is not visible" in done.stdout
-    assert skipped_only(verdict)
+    assert not not_skipped(verdict), not_skipped(verdict)
 
 
 def test_a_reset_request_the_service_refuses_stops_each_scenario_with_its_answer(tmp_path: Path) -> None:

@@ -609,30 +609,35 @@ class MissingTokenForbidden(Authenticator):
         super().check(authorization)
 
 
-class WrongTokenUnauthorized(Authenticator):
+class _WrongTokenAnsweredOtherwise(Authenticator):
+    """The 403 a wrong token gets, replaced by what `instead` says."""
+
+    def check(self, authorization: str) -> None:
+        try:
+            super().check(authorization)
+        except ServiceError as error:
+            if error.code != "FORBIDDEN":
+                raise
+            raise self.instead(authorization, error) from None
+
+    def instead(self, authorization: str, error: ServiceError) -> ServiceError:
+        raise NotImplementedError
+
+
+class WrongTokenUnauthorized(_WrongTokenAnsweredOtherwise):
     """A wrong token is answered 401, like a missing one."""
 
-    def check(self, authorization: str) -> None:
-        try:
-            super().check(authorization)
-        except ServiceError as error:
-            if error.code != "FORBIDDEN":
-                raise
-            raise ServiceError("UNAUTHORIZED", "not authorised", {"suggested_action": "Send a valid bearer token"},
-                               headers={"WWW-Authenticate": "Bearer"}) from None
+    def instead(self, authorization: str, error: ServiceError) -> ServiceError:
+        return ServiceError("UNAUTHORIZED", "not authorised", {"suggested_action": "Send a valid bearer token"},
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
-class ForbiddenEchoesToken(Authenticator):
+class ForbiddenEchoesToken(_WrongTokenAnsweredOtherwise):
     """The 403 says which token it refused."""
 
-    def check(self, authorization: str) -> None:
-        try:
-            super().check(authorization)
-        except ServiceError as error:
-            if error.code != "FORBIDDEN":
-                raise
-            raise ServiceError("FORBIDDEN", f"the bearer token {authorization[7:].strip()!r} is not valid",
-                               error.details) from None
+    def instead(self, authorization: str, error: ServiceError) -> ServiceError:
+        return ServiceError("FORBIDDEN", f"the bearer token {authorization[7:].strip()!r} is not valid",
+                            error.details)
 
 
 class LogsRequestBodies(Hive):

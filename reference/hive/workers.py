@@ -29,7 +29,9 @@ from reference.hive.validation import SpawnRequest
 
 log = logging.getLogger("reference.hive.workers")
 KILL_REAP_FLOOR = 1.0  # real seconds
-SHUTDOWN_RESERVE = 0.3  # real seconds kept from the cleanup timeout for SIGKILL, reaping and the hive's own exit
+# Real seconds kept from the cleanup timeout for SIGKILL, reaping and the hive's own exit, which
+# take longer on a loaded machine.
+SHUTDOWN_RESERVE = 0.8
 MIN_TERM_GRACE = 0.3  # share of the cleanup timeout a worker always gets to honour SIGTERM
 
 
