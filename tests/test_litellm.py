@@ -35,7 +35,7 @@ SUBSET = (
     "retryafter_within_the_cap",                        # Retry-After waited
     "stream_cut_after_the_first_byte and openai",       # a stream cut mid-way
     "never_answers_yields_504",                         # the upstream timeout
-    "exhausted_kind_provider_hands_over and openai-openai",   # fallback to the next provider
+    "exhausted_first_provider_hands_over and openai-openai",  # fallback to the next provider
 )
 
 
@@ -68,6 +68,12 @@ class Run:
     def ran(self) -> dict[str, Mapping[str, Any]]:
         """The scenarios that ran, by name."""
         return {case["name"]: case for case in self.verdict["scenarios"].values() if case["outcome"] != "not run"}
+
+    def case(self, name: str) -> Mapping[str, Any]:
+        """The one scenario that ran whose name starts with `name` (an outline row adds its example)."""
+        found = [case for full, case in self.ran().items() if full.startswith(name)]
+        assert len(found) == 1, f"no single scenario {name!r} ran: {sorted(self.ran())}"
+        return found[0]
 
     def clause(self, clause_id: str) -> str:
         return str(self.verdict["clauses"][clause_id]["result"])
@@ -114,7 +120,7 @@ def test_each_scenario_of_the_subset_ran_to_its_checks_with_nothing_left_to_the_
 def test_the_retry_schedule_is_measured_from_the_clients_call_not_litellms_own_requests(run: Run) -> None:
     """LiteLLM lists the provider's models as it starts (GET /v1/models): evidence, not an
     attempt. Six attempts, spaced about 1, 2, 4, 8, 16 s (0.95 s x 2^(n-1) plus 0 to 0.1 s)."""
-    case = run.ran()["A provider that keeps failing sees six attempts spaced by the backoff schedule"]
+    case = run.case("A provider that keeps failing sees six attempts spaced by the backoff schedule")
     own = run.events("six_attempts", "own_request")
     assert own and all(e["data"]["path"] == "/v1/models" for e in own), own
     assert _check(case, 'received 6 requests')["outcome"] == "passed"
@@ -126,7 +132,7 @@ def test_a_failed_envelope_check_leaves_the_retry_check_of_its_scenario_judged(r
     """LiteLLM's 400 is {"error": {"message", "type", "param", "code": "400"}}: no details, no
     correlation id, not the vocabulary's code. That fails the envelope clauses and says nothing
     of the retry: the provider saw one request, so GW-RETRY-002 is judged on that."""
-    case = run.ran()["A 400 from a openai provider is never retried"]
+    case = run.case("A 400 from a openai provider is never retried")
     envelope = _check(case, "error envelope with code \"VALIDATION_ERROR\": the envelope's shape")
     assert envelope["outcome"] == "failed" and "error.details is missing" in envelope["message"], envelope
     assert "GW-RETRY-002" not in envelope["clauses"], envelope
@@ -137,7 +143,7 @@ def test_a_failed_envelope_check_leaves_the_retry_check_of_its_scenario_judged(r
 
 def test_retry_after_is_waited(run: Run) -> None:
     """A 429 with retry-after: 5: LiteLLM waits it (at least 5 s, at most 10 % more)."""
-    case = run.ran()["A Retry-After within the cap is waited instead of the computed delay"]
+    case = run.case("A Retry-After within the cap is waited instead of the computed delay")
     assert _check(case, "about 5 seconds")["outcome"] == "passed"
     assert _check(case, "status is 200")["outcome"] == "passed"
 
@@ -146,7 +152,7 @@ def test_a_stream_cut_mid_way_is_judged_on_its_stream_checks(run: Run) -> None:
     """LiteLLM passes the delivered text on, nothing repeated, does not retry the cut stream,
     and ends it with one error event; but that event is its own ({"message", "type", "param",
     "code": "500"}), not the envelope with STREAM_INTERRUPTED and details.delivered_text."""
-    case = run.ran()["A openai stream cut after the first byte ends with a terminal error event"]
+    case = run.case("A openai stream cut after the first byte ends with a terminal error event")
     assert _check(case, "prefix of what provider")["outcome"] == "passed"
     assert _check(case, "received 1 request")["outcome"] == "passed"
     assert _check(case, "a terminal error event")["outcome"] == "passed"
@@ -160,7 +166,7 @@ def test_a_stream_cut_mid_way_is_judged_on_its_stream_checks(run: Run) -> None:
 def test_the_upstream_timeout_is_judged_on_its_own_checks(run: Run) -> None:
     """LiteLLM gives up on a silent provider after its 25 s timeout, makes no further attempt,
     and answers 408 (its APITimeoutError), not 504 GATEWAY_TIMEOUT."""
-    case = run.ran()["A provider that never answers yields 504 GATEWAY_TIMEOUT after the upstream timeout"]
+    case = run.case("A provider that never answers yields 504 GATEWAY_TIMEOUT after the upstream timeout")
     code = _check(case, "error envelope with code \"GATEWAY_TIMEOUT\": the code")
     assert code["outcome"] == "failed" and "-> 408" in code["message"], code
     assert _check(case, "received 1 request")["outcome"] == "passed"
@@ -170,7 +176,7 @@ def test_the_upstream_timeout_is_judged_on_its_own_checks(run: Run) -> None:
 def test_an_exhausted_provider_falls_back_to_the_next(run: Run) -> None:
     """After six attempts at the first provider, LiteLLM's model-group fallback answers from the
     second; it has no fallback counter labelled by type."""
-    case = run.ran()["An exhausted openai provider hands over to the next in the chain"]
+    case = run.case("An exhausted openai provider hands over to the next in the chain")
     assert _check(case, 'completion text is "From the fallback"')["outcome"] == "passed"
     assert _check(case, "received 6 requests")["outcome"] == "passed"
     counter = _check(case, 'the metric "llm_fallback_triggered_total"')
