@@ -130,6 +130,17 @@ def when_download_together(sut: RunningTarget, api_token: str, stem: str, first:
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request + HIVE_RETRY_CYCLE)) for flight in flights]
 
 
+@when(parsers.re(r'clients download models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)" at the same '
+                 r'time, then "(?P=stem)-(?P<after>\d+)"$'), converters={"first": int, "last": int, "after": int},
+      target_fixture="exchanges")
+def when_download_together_then_one(sut: RunningTarget, api_token: str, stem: str, first: int, last: int,
+                                    after: int, timing: ScenarioTiming) -> list[Exchange]:
+    """The last failure a whole retry cycle after the first ones: a breaker that counts its
+    cooldown from the first failure rather than the opening then shows it."""
+    together = when_download_together(sut, api_token, stem, first, last, timing)
+    return [*together, _download(sut, api_token, f"{stem}-{after}")]
+
+
 @pytest.fixture
 def upstream_request_times(hive_rig: HiveRig) -> list[float]:
     """When the hub's requests arrived, in order: what the breaker steps measure from."""
