@@ -130,6 +130,17 @@ def when_download_together(sut: RunningTarget, api_token: str, stem: str, first:
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request + HIVE_RETRY_CYCLE)) for flight in flights]
 
 
+@when(parsers.re(r'clients download models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)" at the same '
+                 r'time, then "(?P=stem)-(?P<after>\d+)"$'), converters={"first": int, "last": int, "after": int},
+      target_fixture="exchanges")
+def when_download_together_then_one(sut: RunningTarget, api_token: str, stem: str, first: int, last: int,
+                                    after: int, timing: ScenarioTiming) -> list[Exchange]:
+    """The last failure a whole retry cycle after the first ones: a breaker that counts its
+    cooldown from the first failure rather than the opening then shows it."""
+    together = when_download_together(sut, api_token, stem, first, last, timing)
+    return [*together, _download(sut, api_token, f"{stem}-{after}")]
+
+
 @pytest.fixture
 def upstream_request_times(hive_rig: HiveRig) -> list[float]:
     """When the hub's requests arrived, in order: what the breaker steps measure from."""
@@ -754,33 +765,39 @@ def then_details_non_empty(exchange: Exchange, key: str) -> None:
 
 
 @timed_then(parsers.parse("the hive gave up on the worker at the inference timeout"), UPSTREAM_TIMEOUT)
-def then_hive_gave_up_at_timeout(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
+def then_hive_gave_up_at_timeout(hive_rig: HiveRig, exchange: Exchange, timing: ScenarioTiming,
+                                 history: History) -> None:
     """Measured where the hive acts, from the worker's journal: from the inference reaching the
-    worker to the hive dropping its connection or signalling the worker, whichever came first."""
+    worker to the hive dropping its connection or signalling the worker, whichever came first.
+    The hive's clock starts somewhere between the client sending the request and the inference
+    reaching the worker (a loaded machine puts tens of milliseconds between them), so the low
+    bound is judged on the longest wait that could be (from the client's send), the high bound on
+    the shortest (from the worker's receipt): each fails only on a sure violation."""
     clock = timing.clock()
 
-    def let_go() -> list[float]:
-        journal = hive_rig.gpu.journal()
+    def let_go(journal: list[JournalEntry]) -> list[float]:
         started = of_kind(journal, "inference_started")
         return [e.mono for e in journal if started and e.kind in ("client_disconnected", "signal", "exit")
                 and e.mono >= started[0].mono]
 
     # The client may have its 504 a moment before the worker journals the hive letting go.
     with suppress(WaitTimeout):
-        wait_until(let_go, timeout=clock.patience(TIMEOUTS.cleanup), what="the worker to see the hive let go")
+        wait_until(lambda: let_go(hive_rig.gpu.journal()), timeout=clock.patience(TIMEOUTS.cleanup),
+                   what="the worker to see the hive let go")
     journal = hive_rig.gpu.journal()
     started = of_kind(journal, "inference_started")
     assert started, "no inference reached a worker"
-    begun = started[0].mono
-    ends = let_go()
+    ends = let_go(journal)
     assert ends, f"the hive never let go of the hung worker: {[e.kind for e in journal]}"
-    waited = min(ends) - begun
+    shortest, longest = min(ends) - started[0].mono, min(ends) - exchange.sent_at
     window = clock.window(TIMEOUTS.upstream, TIMEOUTS.upstream)
+    within = window.low <= longest and shortest <= window.high
+    waited = shortest if shortest > window.high else longest if longest < window.low else shortest
     record_check(history, window_check("the hive waiting on a hung worker: the inference timeout",
                                        "worker let go", waited, window.low, window.high, note=clock.note()))
-    assert window.holds(waited), (f"the hive let go of the hung worker {waited:.3f} s after the inference reached it; "
-                                  f"the {TIMEOUTS.upstream:g} s inference timeout allows [{window.low:.3f}, "
-                                  f"{window.high:.3f}] s")
+    assert within, (f"the hive let go of the hung worker {shortest:.3f} s after the inference reached it "
+                    f"({longest:.3f} s after the client sent it); the {TIMEOUTS.upstream:g} s inference "
+                    f"timeout allows [{window.low:.3f}, {window.high:.3f}] s")
     decided(clock, UPSTREAM_TIMEOUT)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness.calibration import FLOOR, ToleranceMonitor, from_samples
 from harness.plugin import PROJECT_ROOT
+from harness.spec_values import TIMEOUTS
 from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, CLEANUP_TIMEOUT, CLEANUP_WORK_FLOOR, RETRY_AFTER_SECONDS,
                                  SHUTDOWN, SHUTDOWN_WORK_FLOOR, UPSTREAM_TIMEOUT, backoff_schedule)
 from harness.schedule import HIVE_BACKOFF
@@ -174,7 +175,7 @@ def test_missing_a_bound_below_its_work_floor_is_not_verified_rather_than_failed
         raise AssertionError("last connection closed never observed by the deadline")
 
     judged = _unsure_below_the_work_floor(closes_late, CLEANUP)
-    with pytest.raises(pytest.skip.Exception, match="needs time scale 0.15 or more.*closed never observed"):
+    with pytest.raises(pytest.skip.Exception, match="needs time scale 0.2 or more.*closed never observed"):
         judged(timing=ScenarioTiming(0.1, lambda: 0.02, lambda _: None))
     with pytest.raises(AssertionError, match="closed never observed"):
-        judged(timing=ScenarioTiming(0.15, lambda: 0.02, lambda _: None))
+        judged(timing=ScenarioTiming(CLEANUP_WORK_FLOOR / TIMEOUTS.cleanup, lambda: 0.02, lambda _: None))
