@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import textwrap
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from harness.errors import TargetFileError, TargetStartError
 from harness.history import EventKind, History
 from harness.process_tree import MARKER_ENV, marked_processes
+from harness.stop_signals import install_stop_handlers
 from harness.targets import TargetContext, load_target_file, make_target
 
 
@@ -99,6 +102,27 @@ def test_stop_kills_the_whole_tree_even_when_it_ignores_sigterm(tmp_path: Path) 
     assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in tree)
     assert [e.data["exit_code"] for e in history.events(EventKind.PROCESS_EXIT)] == [-signal.SIGKILL]
     assert running.temp_dir is not None and not running.temp_dir.exists()
+
+
+def test_ctrl_c_while_a_target_stops_waits_for_the_stop_and_leaves_nothing(tmp_path: Path) -> None:
+    """A target slow to stop (it ignores SIGTERM) and a Ctrl-C within the grace: the stop still
+    kills it and removes its directory, and the Ctrl-C comes once that is done."""
+    path = target_file(tmp_path, '''
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ''', SERVE_HEALTH)
+    install_stop_handlers()
+    running = make_target(load_target_file(path)).start(context())
+    assert running.pid is not None and running.temp_dir is not None
+    ctrl_c = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="stopped by signal SIGINT"):
+            running.stop(grace=1.0)
+    finally:
+        ctrl_c.cancel()
+    assert not psutil.pid_exists(running.pid) or psutil.Process(running.pid).status() == psutil.STATUS_ZOMBIE
+    assert not running.temp_dir.exists()
 
 
 def test_a_reparented_worker_is_still_found_by_its_run_marker(tmp_path: Path) -> None:

@@ -215,17 +215,26 @@ class RunningProcess:
         return list(procs.values())
 
     def stop(self, grace: float = STOP_GRACE) -> None:
-        """SIGTERM the tree leaf first, wait up to `grace` s, SIGKILL what is left; remove its directory."""
-        if self._popen is not None:
-            others = self.leftover_processes()
-            root = [psutil.Process(self._popen.pid)] if self.is_running() else []
-            terminate_leaf_first(others + root)
-            deadline = time.monotonic() + grace
-            if self.wait_exit(grace) is None:
-                self._popen.kill()
-                self.killed_pids.append(self._popen.pid)
-                self.wait_exit(grace)
-            self.killed_pids += reap_or_kill(others, max(0.0, deadline - time.monotonic()))
-            self.killed_pids += reap_or_kill(marked_processes(self._marker), 0.0)
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.lease.release()
+        """SIGTERM the tree leaf first, wait up to `grace` s, SIGKILL what is left; remove its directory.
+        A Ctrl-C meanwhile waits for the end (at most twice the grace): an interrupted stop would
+        leave the process and its directory behind."""
+        with stop_requests_deferred():
+            try:
+                if self._popen is not None:
+                    self._stop_tree(grace)
+            finally:
+                shutil.rmtree(self.root, ignore_errors=True)
+                self.lease.release()
+
+    def _stop_tree(self, grace: float) -> None:
+        assert self._popen is not None
+        others = self.leftover_processes()
+        root = [psutil.Process(self._popen.pid)] if self.is_running() else []
+        terminate_leaf_first(others + root)
+        deadline = time.monotonic() + grace
+        if self.wait_exit(grace) is None:
+            self._popen.kill()
+            self.killed_pids.append(self._popen.pid)
+            self.wait_exit(grace)
+        self.killed_pids += reap_or_kill(others, max(0.0, deadline - time.monotonic()))
+        self.killed_pids += reap_or_kill(marked_processes(self._marker), 0.0)
