@@ -928,27 +928,31 @@ class RetriesStreamOnAnotherWorker(_Relaying):
         return await super()._start(wanted, held, cid)
 
 
-class NamesFirstFieldOnly(Validator):
+class _SpawnRefusalNamedOtherwise(Validator):
+    """A refused spawn request's named fields, replaced by what `fields` says."""
+
+    def spawn(self, raw: dict[str, Any]) -> SpawnRequest:
+        try:
+            return super().spawn(raw)
+        except ServiceError as error:
+            raise invalid(self.fields(raw, error.details.get("fields") or {})) from None
+
+    def fields(self, raw: dict[str, Any], named: dict[str, str]) -> dict[str, str]:
+        raise NotImplementedError
+
+
+class NamesFirstFieldOnly(_SpawnRefusalNamedOtherwise):
     """Validation stops at the first bad field."""
 
-    def spawn(self, raw: dict[str, Any]) -> SpawnRequest:
-        try:
-            return super().spawn(raw)
-        except ServiceError as error:
-            fields = error.details.get("fields") or {}
-            first = dict(list(fields.items())[:1])
-            raise invalid(first) from None
+    def fields(self, raw: dict[str, Any], named: dict[str, str]) -> dict[str, str]:
+        return dict(list(named.items())[:1])
 
 
-class EchoesInvalidValues(Validator):
+class EchoesInvalidValues(_SpawnRefusalNamedOtherwise):
     """Quotes the value it refused in details.fields."""
 
-    def spawn(self, raw: dict[str, Any]) -> SpawnRequest:
-        try:
-            return super().spawn(raw)
-        except ServiceError as error:
-            fields = error.details.get("fields") or {}
-            raise invalid({k: f"{raw.get(k)!r}: {v}" for k, v in fields.items()}) from None
+    def fields(self, raw: dict[str, Any], named: dict[str, str]) -> dict[str, str]:
+        return {k: f"{raw.get(k)!r}: {v}" for k, v in named.items()}
 
 
 class UnnamedMalformedJson(Validator):
