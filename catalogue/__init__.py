@@ -39,6 +39,7 @@ class Clause:
     source: str
     feature: str | None = None
     timed: bool = False
+    releases: bool = False   # outside the cleanup area: about letting go within the cleanup timeout
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def load_catalogue(path: Path = HERE / "clauses.yaml") -> Catalogue:
             area=_require(path, where, entry, "area", str),
             text=_require(path, where, entry, "text", str).strip(),
             source=_require(path, where, entry, "source", str),
-            feature=feature, timed=bool(entry.get("timed", False)))
+            feature=feature, timed=bool(entry.get("timed", False)), releases=bool(entry.get("releases", False)))
     return Catalogue(clauses, features)
 
 

@@ -26,14 +26,11 @@ def _register(parser: StepParser, resolution: Resolution | Callable[[StepArgumen
                           resolution)
 
 
-RELEASES = ("cleanup timeout", "is stopped", "connection is closed", "gone", "reaped", "graceful shutdown")
-
-
 def about_the_cleanup_timeout(clause: Clause) -> bool:
     """The clauses a check timed by the cleanup timeout speaks for: those about letting go of a
     connection or a process, not the others of its scenario (a connection's close says nothing
-    of when the 504 came)."""
-    return clause.area == "cleanup" or any(word in clause.text.lower() for word in RELEASES)
+    of when the 504 came): the cleanup area and the clauses the catalogue marks `releases`."""
+    return clause.area == "cleanup" or clause.releases
 
 
 def timed_then(parser: StepParser, resolution: Resolution | Callable[[StepArguments], Resolution],
