@@ -17,8 +17,8 @@ CLEANUP_TIMEOUT = Distinction(TIMEOUTS.cleanup, f"the {TIMEOUTS.cleanup:g} s cle
 # Letting go of a connection within the cleanup timeout: the implementation notices a hang-up or
 # a failure and closes what it held, and the peer (a fake, a worker) records the close; a chain of
 # three processes (stopping one that hangs), which a loaded machine delays by a few hundred real
-# milliseconds now and then (a 2-core CI machine running the tests in parallel took over 0.8 s).
-CLEANUP_WORK_FLOOR = 1.0    # real seconds
+# milliseconds now and then.
+CLEANUP_WORK_FLOOR = 0.75   # real seconds
 CLEANUP = WorkBound(CLEANUP_TIMEOUT, TIMEOUTS.cleanup, CLEANUP_WORK_FLOOR)
 # Shutting down within the cleanup timeout: stopping every worker, then the service's own exit
 # (signals, exits, reaping, an interpreter's teardown) cost a Python service a few hundred real

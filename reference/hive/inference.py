@@ -142,8 +142,11 @@ class WorkerCall:
             raise self.crashed(type(exc).__name__) from None
 
     async def _next_line(self, lines: AsyncIterator[str]) -> str:
+        # Not asyncio.wait_for: on Python 3.11 it reads in a task of its own, and a cancel (the client
+        # hung up) now and then never reached that read, which went on until the worker ended.
         try:
-            return await asyncio.wait_for(anext(lines), self._remaining())
+            async with asyncio.timeout(self._remaining()):
+                return await anext(lines)
         except TimeoutError:
             raise self.timed_out() from None
 
