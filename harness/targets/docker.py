@@ -30,6 +30,7 @@ from harness.errors import TargetStartError, WaitTimeout
 from harness.history import EventKind
 from harness.ports import PortLease, lease_port
 from harness.process_tree import MARKER_ENV
+from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
 from harness.targets.logs import log_tail, log_text
 from harness.targets.process import STOP_GRACE, placeholders
@@ -125,21 +126,23 @@ class DockerTarget:
         self.spec = spec
 
     def start(self, context: TargetContext) -> RunningContainer:
-        import docker
-
+        """Everything made on the way (directory, port lease, client, container) is undone if the
+        start fails or a Ctrl-C comes at any point of it."""
         spec, section = self.spec, self.spec.docker
         assert section is not None
-        root = Path(tempfile.mkdtemp(prefix=f"faultline-{spec.name}-{run_id()}-"))  # leftovers name their run
-        temp_dir = root / "tmp"
-        temp_dir.mkdir()
-        temp_dir.chmod(0o777)  # whichever user the image runs as may write there
-        lease = lease_port()
-        port = lease.port
-        values = placeholders(spec, context, port=port, temp_dir=str(temp_dir),
-                              base_url=f"http://127.0.0.1:{port}")
-        del values["python"]  # the harness's interpreter does not exist inside the image
-        marker = uuid.uuid4().hex
+        with stop_requests_deferred():  # what is made must be known, to be removed
+            root = Path(tempfile.mkdtemp(prefix=f"faultline-{spec.name}-{run_id()}-"))  # leftovers name their run
+        lease: PortLease | None = None
+        client: Any = None
+        running: RunningContainer | None = None
         try:
+            temp_dir = root / "tmp"
+            temp_dir.mkdir()
+            temp_dir.chmod(0o777)  # whichever user the image runs as may write there
+            lease = lease_port()
+            values = placeholders(spec, context, port=lease.port, temp_dir=str(temp_dir),
+                                  base_url=f"http://127.0.0.1:{lease.port}")
+            del values["python"]  # the harness's interpreter does not exist inside the image
             if spec.config is not None:
                 config_path = root / spec.config.file
                 config_path.write_text(render(spec.config.template, values, path=spec.path,
@@ -152,31 +155,37 @@ class DockerTarget:
                 render(a, values, path=spec.path, key=f"docker.entrypoint[{i}]")
                 for i, a in enumerate(section.entrypoint)]
             env = {k: render(v, values, path=spec.path, key=f"docker.env.{k}") for k, v in section.env.items()}
+            marker = uuid.uuid4().hex
             env[MARKER_ENV] = marker
             client = docker_client(spec.name)
-        except BaseException:
-            lease.release()
-            shutil.rmtree(root, ignore_errors=True)
-            raise
-        try:
-            client.images.get(section.image)
-        except docker.errors.DockerException as exc:
-            client.close()
-            lease.release()
-            shutil.rmtree(root, ignore_errors=True)
-            if isinstance(exc, docker.errors.ImageNotFound):
-                raise TargetStartError(spec.name, f"image {section.image!r} is not on the Docker daemon; build it, "
-                                                  f"or `docker pull {section.image}` first (the harness never "
-                                                  f"pulls); or fix docker.image in {spec.path}") from None
-            raise TargetStartError(spec.name, f"cannot inspect image {section.image!r}: {_reason(exc)}") from None
-        running = RunningContainer(spec, context, client, root, temp_dir, lease, marker)
-        try:
+            _require_image(client, spec, section.image)
+            running = RunningContainer(spec, context, client, root, temp_dir, lease, marker)
             running.launch(section.image, command, entrypoint, env, section.user)
             running.wait_ready()
         except BaseException:
-            running.stop()
+            if running is not None:
+                running.stop()  # the container, the client, the directory and the lease
+            else:
+                if client is not None:
+                    client.close()
+                if lease is not None:
+                    lease.release()
+                shutil.rmtree(root, ignore_errors=True)
             raise
         return running
+
+
+def _require_image(client: Any, spec: TargetSpec, image: str) -> None:
+    import docker
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise TargetStartError(spec.name, f"image {image!r} is not on the Docker daemon; build it, "
+                                          f"or `docker pull {image}` first (the harness never "
+                                          f"pulls); or fix docker.image in {spec.path}") from None
+    except docker.errors.DockerException as exc:
+        raise TargetStartError(spec.name, f"cannot inspect image {image!r}: {_reason(exc)}") from None
 
 
 class RunningContainer:
