@@ -124,10 +124,11 @@ class Engine:
         if failures:
             raise self.chain_error(failures)
         wait = min(waits)
+        # The Retry-After header is derived from the detail when the answer is rendered, so the two
+        # always agree (rounding each from `wait` apart put 59 beside 59.001).
         raise ServiceError(BREAKER_OPEN, "every provider's circuit breaker is open",
                            {"retry_after_seconds": round(wait, 3),
-                            "suggested_action": f"Retry after {wait:.0f} seconds"},
-                           headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+                            "suggested_action": f"Retry after {wait:.0f} seconds"})
 
     def breaker_rejected(self, provider: ProviderConfig, admission: Admission, has_next: bool,
                          correlation_id: str) -> float:
