@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 conformance: $(STAMP)
 	$(BIN)/faultline run $(ARGS)
 
+# tests/machine_share.py: the two workers share the machine, but a test marked quiet_machine has it alone.
 test: $(STAMP) lint chromium
-	$(BIN)/python -m pytest -n 2 $(ARGS)
+	$(BIN)/python -m pytest -n 2 -p tests.machine_share $(ARGS)
 
 # The project's own lint and strict type check (settings in pyproject.toml); `make test` runs it first.
 lint: $(STAMP)

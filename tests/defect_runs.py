@@ -7,10 +7,18 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from catalogue import catalogue
+from harness.coverage import scenario_cases
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
+from harness.schedule import JitterResolution
+from harness.timing import resolutions_of
+
+
+_CASES = scenario_cases(PROJECT_ROOT / "features", catalogue(), PROJECT_ROOT)
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,17 @@ class SuiteRun:
         """The names of the applicable cases that ended so."""
         scenarios = (self.verdict or {}).get("scenarios", {}).values()
         return tuple(c["name"] for c in scenarios if c["applies"] and c["outcome"] == outcome)
+
+
+def judged_on_jitter(clauses: Iterable[str]) -> bool:
+    """Whether a scenario of these clauses (one a defect run selects: not @slow) checks retry
+    jitter, the one timed check that resolves spreads as small as the tolerance: there another
+    process's burst of work can spread a fixed delay into seeming jitter, and mask the defect
+    (the steps' timed phrases must be registered)."""
+    named = set(clauses)
+    return any(isinstance(resolution, JitterResolution)
+               for case in _CASES if named & set(case.clauses) and not case.slow
+               for resolution in resolutions_of(text for _, text in case.steps))
 
 
 def reference_target_text(profile: str, suffix: str) -> str:
