@@ -10,11 +10,13 @@ from pathlib import Path
 
 from harness.plugin import PROJECT_ROOT
 from tests.cases import only_undecidable
+from tests.machine_share import quiet_machine
 
 # Scenarios that count every request their fake provider or hub receives.
 SELECTION = {"gateway": "retry or breaker", "hive": "retry or breaker or download"}
 
 
+@quiet_machine
 def test_two_runs_at_once_share_no_port_and_no_fake(tmp_path: Path) -> None:
     runs = {}
     for profile, selection in SELECTION.items():

@@ -11,13 +11,13 @@ from reference.hive.defects import DEFECTS as HIVE_DEFECTS
 from harness.plugin import PROJECT_ROOT
 from tests.defect_catch import CatchRow, judge_catch, write_row
 from tests.defect_runs import defect_target, judged_on_jitter, run_suite
-from tests.machine_share import QUIET_MACHINE
+from tests.machine_share import quiet_machine
 import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
 CATALOGUES = {"gateway": GATEWAY_DEFECTS, "hive": HIVE_DEFECTS}
 CASES = [pytest.param(profile, name, id=f"{profile}-{name}",
-                      marks=[getattr(pytest.mark, QUIET_MACHINE)] if judged_on_jitter(defect.clauses) else [])
+                      marks=[quiet_machine] if judged_on_jitter(defect.clauses) else [])
          for profile, defects in CATALOGUES.items() for name, defect in sorted(defects.items())]
 
 

@@ -27,6 +27,7 @@ from harness.targets.docker import RUN_ENV, RUN_LABEL, DockerTarget, remove_run_
 from harness.wait import wait_until
 from tests.dockerd import Daemon, DaemonUnavailable, docker_daemon
 from tests.gateway_image import IMAGE_CHANGES, recipe, write_rootfs
+from tests.machine_share import quiet_machine
 
 DOCKER_TARGET = PROJECT_ROOT / "targets" / "reference-gateway-docker.toml"
 IMAGE = "faultline-reference-gateway:local"
@@ -114,6 +115,7 @@ def selection() -> list[str]:
     return ["--", "-m", " or ".join(ids)]
 
 
+@quiet_machine
 def test_the_gateway_profile_runs_without_a_failure_against_the_reference_gateway_in_a_container(
         gateway_image: str, client: Any, daemon: Daemon, tmp_path: Path) -> None:
     run = f"test-{uuid.uuid4().hex[:12]}"

@@ -10,6 +10,7 @@ import psutil
 
 from harness.plugin import PROJECT_ROOT
 from harness.wait import wait_until
+from tests.machine_share import quiet_machine
 
 STARTED_BY_A_HIVE_RUN = ("fault_injection.gpu.worker", "reference.hive")
 
@@ -27,6 +28,7 @@ def ours() -> set[int]:
     return found
 
 
+@quiet_machine
 def test_a_full_hive_run_leaves_no_process_behind(tmp_path: Path) -> None:
     before = ours()
     run = subprocess.run([sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / "test_hive.py"), "-q",

@@ -20,6 +20,7 @@ from catalogue import PROFILES, catalogue
 from tests.cases import only_undecidable
 from harness.plugin import PROJECT_ROOT
 from tests.defect_runs import reference_target_text
+from tests.machine_share import quiet_machine
 
 SUFFIX = "without-streaming"
 
@@ -36,6 +37,7 @@ def target_without_streaming(tmp_path: Path, profile: str) -> Path:
     return path
 
 
+@quiet_machine
 @pytest.mark.parametrize("profile", PROFILES)
 def test_a_target_without_streaming_passes_every_must_clause_outside_a_feature(profile: str, tmp_path: Path) -> None:
     target, reports = target_without_streaming(tmp_path, profile), tmp_path / "reports"

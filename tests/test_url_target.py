@@ -33,6 +33,7 @@ from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 from harness.ports import free_port
 from harness.rigs.gateway import GatewayLimits
 from harness.targets import RunningTarget, TargetContext, load_target_file, make_target
+from tests.machine_share import quiet_machine
 
 TOKEN = "fl-url-target-token"
 RESET = "POST /admin/reset"
@@ -138,6 +139,7 @@ def not_skipped(verdict: dict[str, Any], *expected: str) -> list[str]:
             and not undecidable(r) and not any(e in r for e in expected)]
 
 
+@quiet_machine
 def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_against_running_gateways(
         tmp_path: Path) -> None:
     gateways = the_chains_the_scenarios_use()
