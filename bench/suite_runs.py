@@ -72,8 +72,9 @@ def read_junit(path: Path) -> dict[str, Scenario]:
         name = f"{case.get('classname')}::{case.get('name')}"
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if problem is not None:
-            lines = (problem.get("message") or "").splitlines() or [""]
-            outcome, message = "failed", lines[0][:300]
+            # "N check(s) failed:" says nothing alone: the failed checks follow it, one a line
+            lines = [line.strip() for line in (problem.get("message") or "").splitlines() if line.strip()]
+            outcome, message = "failed", " / ".join(lines[:4])[:600]
         elif case.find("skipped") is not None:
             outcome, message = "skipped", ""
         else:
