@@ -4,9 +4,11 @@ The plugin orders the scenarios longest first (harness/durations.py). xdist's ow
 then defeats that order: it starts each worker on a run of consecutive items, so at time scale 1
 the three longest scenarios queued on one worker and the run took three times its longest one.
 And a worker always holds the item after the one it runs (it needs it before it can finish the
-one it runs), so whatever is queued behind a long scenario waits for it. Here each worker takes
-the longest scenario left and, queued behind it, the shortest left; when that short one starts,
-the next longest is queued behind it, and so on.
+one it runs), so whatever is queued behind a long scenario waits for it. Here each worker holds
+its running scenario and two queued ones, so that it never waits for the controller's next
+message between two scenarios; whenever one of the three it holds is a long one (taken from the
+front of the order), it is topped up with the shortest left, otherwise with the longest left.
+So a long scenario never waits behind another, and short ones fill the gaps.
 
 Only a run made of scenarios is scheduled so (the project's own tests keep xdist's scheduling),
 and only with `--dist load`, the default of `-n`.
@@ -20,7 +22,7 @@ from xdist.scheduler import LoadScheduling
 from xdist.workermanage import WorkerController
 
 STEPS_DIR = "steps"   # where the scenarios' test modules are, relative to the rootdir (the project root)
-HELD = 2              # items a worker holds: the one it runs and the next
+HELD = 3              # items a worker holds: the one it runs and two queued
 
 
 class LongestFirstScheduling(LoadScheduling):
@@ -32,7 +34,7 @@ class LongestFirstScheduling(LoadScheduling):
 
     def __init__(self, config: pytest.Config, log: Producer | None = None) -> None:
         super().__init__(config, log)
-        self._holds_long: dict[WorkerController, bool] = {}   # whether a worker's last item came from the front
+        self._long: set[int] = set()   # the items taken from the front of the order
         self._ordered = False   # whether this run is scheduled longest first (else as xdist does)
 
     def schedule(self) -> None:
@@ -41,7 +43,7 @@ class LongestFirstScheduling(LoadScheduling):
             super().schedule()
             return
         collection = next(iter(self.node2collection.values()))
-        if len(collection) < HELD * len(self.nodes) or not _all_scenarios(collection):
+        if len(collection) < 2 * len(self.nodes) or not _all_scenarios(collection):
             super().schedule()   # one item each, or not a scenario run: nothing to order
             return
         if not self._check_nodes_have_same_collection():
@@ -50,6 +52,8 @@ class LongestFirstScheduling(LoadScheduling):
         self.collection = collection
         self.pending[:] = range(len(collection))
         self._ordered = True
+        for node in self.nodes:   # one long scenario each first, however few there are
+            self._send_one(node, longest=True)
         for node in self.nodes:
             self.check_schedule(node)
 
@@ -60,14 +64,15 @@ class LongestFirstScheduling(LoadScheduling):
         if node.shutting_down:
             return
         while len(self.node2pending[node]) < HELD and self.pending:
-            self._send_one(node, longest=not self._holds_long.get(node, False))
+            self._send_one(node, longest=self._long.isdisjoint(self.node2pending[node]))
         if not self.pending:
             node.shutdown()
 
     def _send_one(self, node: WorkerController, longest: bool) -> None:
         index = self.pending.pop(0 if longest else -1)
         self.node2pending[node].append(index)
-        self._holds_long[node] = longest
+        if longest:
+            self._long.add(index)
         node.send_runtest_some([index])
 
 

@@ -23,7 +23,8 @@ def test_two_runs_at_once_share_no_port_and_no_fake(tmp_path: Path) -> None:
         reports = tmp_path / profile
         runs[profile] = (reports, subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "run", "--profile", profile, "--reports-dir", str(reports),
-             "--", "-k", selection], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+             "--workers", "2", "--", "-k", selection],   # two runs share the cores: two workers each
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for reports, process in runs.values():
         output, _ = process.communicate(timeout=900)
         [verdict] = [json.loads(p.read_text()) for p in reports.glob("verdict-*.json")]

@@ -48,8 +48,9 @@ class FakeWorker:
 
 
 def simulate(scheduler_class: type[LoadScheduling], nodeids: list[str], durations: list[float],
-             workers: int) -> tuple[float, list[int]]:
-    """(makespan, the order items started in) of a run of these items on simulated xdist workers."""
+             workers: int, latency: float = 0.0) -> tuple[float, list[int]]:
+    """(makespan, the order items started in) of a run of these items on simulated xdist workers,
+    whose reports reach the scheduler `latency` seconds after an item ends."""
     scheduler = scheduler_class(FakeConfig(workers))  # type: ignore[arg-type]
     nodes = [FakeWorker(n) for n in range(workers)]
     for node in nodes:
@@ -64,14 +65,17 @@ def simulate(scheduler_class: type[LoadScheduling], nodeids: list[str], duration
             if node.running is None and node.queue and (len(node.queue) >= 2 or node.shutting_down):
                 node.running = node.queue.pop(0)
                 started.append(node.running)
-                heapq.heappush(running, (now + durations[node.running], node.number))
+                heapq.heappush(running, (now + durations[node.running], node.number, -1))
 
     start_what_can_start()
     while running:
-        now, number = heapq.heappop(running)
+        now, number, done = heapq.heappop(running)
         node = nodes[number]
-        done, node.running = node.running, None
-        scheduler.mark_test_complete(node, done, durations[done])  # type: ignore[arg-type]
+        if done < 0:   # an item ended: the worker goes on if it can, its report is under way
+            done, node.running = node.running, None
+            heapq.heappush(running, (now + latency, number, done))
+        else:          # the report arrives
+            scheduler.mark_test_complete(node, done, durations[done])  # type: ignore[arg-type]
         start_what_can_start()
     assert sorted(started) == list(range(len(nodeids))), "every item runs exactly once"
     assert all(node.shutting_down for node in nodes)
@@ -100,17 +104,24 @@ def test_xdists_own_scheduling_queues_the_longest_scenarios_on_one_worker() -> N
     assert theirs >= 2 * durations[0] > ours, (theirs, ours)
 
 
-def test_each_worker_starts_on_a_long_scenario_with_a_short_one_behind_it() -> None:
+def test_each_worker_starts_on_a_long_scenario_with_short_ones_behind_it() -> None:
     nodeids, durations = real_time_run()
     _, started = simulate(LongestFirstScheduling, nodeids, durations, workers=4)
     assert started[:4] == [0, 1, 2, 3], "the four longest start first, one per worker"
 
 
-def test_two_workers_share_a_scaled_run_evenly() -> None:
+def test_two_workers_share_a_scaled_run_evenly_and_never_wait_for_the_controller() -> None:
     durations = sorted([12.0, 8.0, 5.5, 5.0] + [4.0] * 12 + [1.5] * 60 + [0.5] * 140, reverse=True)
     nodeids = [f"steps/test_hive.py::test_{i}" for i in range(len(durations))]
-    makespan, _ = simulate(LongestFirstScheduling, nodeids, durations, workers=2)
+    makespan, _ = simulate(LongestFirstScheduling, nodeids, durations, workers=2, latency=0.1)
     assert makespan <= sum(durations) / 2 + durations[0] / 2
+
+
+def test_fewer_scenarios_than_places_still_go_one_long_one_per_worker() -> None:
+    durations = [50.0] * 16 + [1.0] * 4
+    nodeids = [f"steps/test_hive.py::test_{i}" for i in range(len(durations))]
+    makespan, _ = simulate(LongestFirstScheduling, nodeids, durations, workers=16)
+    assert makespan <= 52
 
 
 @pytest.mark.parametrize("nodeids", [
