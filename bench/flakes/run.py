@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/flakes/run.py [--runs 20] [--hog-runs 10]
 
-Runs `faultline run` against both references `--runs` times in a row; the last `--hog-runs` of
+Runs `faultline run` against both references `--runs` times in a row, with the workers it chooses
+by itself (as `make conformance` does); the last `--hog-runs` of
 them with a busy-looping process pinned to one core (another program competing for the 2-core
 machine, as on a shared CI runner). Prints every failure with its scenario and message, and
 writes reports/flakes.md. Exit 1 when any run failed.
@@ -53,7 +54,7 @@ def main() -> int:
         for number in range(1, args.runs + 1):
             hog = number > args.runs - args.hog_runs
             with cpu_hog(hog):
-                run = run_suite(Path(tmp) / f"run-{number}")
+                run = run_suite(Path(tmp) / f"run-{number}", workers=None)   # the workers a user's run gets
             rows.append((number, hog, run))
             ran = sum(1 for s in run.scenarios.values() if s.outcome != "skipped")
             print(f"run {number:2d}{' (CPU hog)' if hog else '          '}: {run.wall:6.1f} s, {ran} scenarios, "
