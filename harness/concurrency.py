@@ -1,10 +1,11 @@
 """How many workers a run gets when the user does not say.
 
 A scaled run (the references at 0.1) gets two workers, at most one per core, though two cores are
-then only about 55 % busy: a third worker made it faster (103 s against 124 s) but the measured timing
-tolerance swung from 20 ms to 40-77 ms within runs, and a jitter scenario whose scale had been
-chosen for the tolerance at its start could then not decide (2 of 10 runs left a clause not
-verified). Timing that decides comes before speed. A run in real time (time scale 1, as most
+then only about 55 % busy: a third worker made it faster (103 s against 124 s), but beside a
+busy program on one core (as in half of bench/flakes' runs) the measured timing tolerance swung
+from 20 ms to 39-77 ms within runs, and a jitter scenario whose scale had been chosen for the
+tolerance at its start could then not decide (2 of 10 runs left a clause not verified). Timing
+that decides comes before speed. A run in real time (time scale 1, as most
 third-party targets must run) is mostly waiting: retry cycles of 31 s, 60 s cooldowns, 25 s
 timeouts, each scenario with its own target, fakes and ports, so many scenarios can wait side by
 side and the run takes about as long as its longest scenario (harness/scheduling.py starts the
