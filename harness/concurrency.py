@@ -5,13 +5,13 @@ then only about 55 % busy: a third worker made it faster (103 s against 124 s), 
 busy program on one core (as in half of bench/flakes' runs) the measured timing tolerance swung
 from 20 ms to 39-77 ms within runs, and a jitter scenario whose scale had been chosen for the
 tolerance at its start could then not decide (2 of 10 runs left a clause not verified). Timing
-that decides comes before speed. A run in real time (time scale 1, as most
-third-party targets must run) is mostly waiting: retry cycles of 31 s, 60 s cooldowns, 25 s
-timeouts, each scenario with its own target, fakes and ports, so many scenarios can wait side by
-side and the run takes about as long as its longest scenario (harness/scheduling.py starts the
-longest first).
-The waiting grows with the scale; so does the number of workers, up to what the machine's
-memory and start-up cost allow.
+that decides comes before speed.
+
+A run in real time (time scale 1, as most third-party targets must run) is mostly waiting: retry
+cycles of 31 s, 60 s cooldowns, 25 s timeouts, each scenario with its own target, fakes and ports,
+so many scenarios can wait side by side and the run takes about as long as its longest scenario
+(harness/scheduling.py starts the longest first). The waiting grows with the scale; so does the
+number of workers, up to what the machine's memory and start-up cost allow.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
     .venv/bin/python bench/flakes/run.py [--runs 20] [--hog-runs 10]
 
 Runs `faultline run` against both references `--runs` times in a row, with the workers it chooses
-by itself (as `make conformance` does); the last `--hog-runs` of
-them with a busy-looping process pinned to one core (another program competing for the 2-core
-machine, as on a shared CI runner). Prints every failure with its scenario and message, and
-writes reports/flakes.md. Exit 1 when any run failed.
+by itself (as `make conformance` does); the last `--hog-runs` of them with a busy-looping process
+pinned to one core (another program competing for the 2-core machine, as on a shared CI runner).
+Prints every failure with its scenario and message, and writes reports/flakes.md. Exit 1 when any
+run failed.
 """
 
 from __future__ import annotations
