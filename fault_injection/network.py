@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import httpx
+from harness.http_client import http_client
 
 from fault_injection.toxics import ToxicSpec
 
@@ -61,7 +61,7 @@ class ToxiproxyNetwork:
     """`NetworkFaults` over a Toxiproxy API base URL, e.g. `http://127.0.0.1:8474`."""
 
     def __init__(self, base_url: str, timeout: float = 10.0, listen_host: str = "127.0.0.1") -> None:
-        self._client = httpx.Client(base_url=base_url, timeout=timeout, trust_env=False,
+        self._client = http_client(timeout, base_url=base_url, trust_env=False,
                                     headers={"User-Agent": "faultline"})
         self._listen_host = listen_host
 

@@ -5,10 +5,17 @@ A timed check compares an observed gap with a window; the observation carries th
 scheduling noise twice (the system under test waking up, and the fake stamping the arrival).
 We time short sleeps plus a loopback round trip, take a high percentile of the overshoot, and
 allow a multiple of it, never less than a floor.
+
+The fakes stamp arrivals on the worker's event loop, and that loop can be held up far longer
+than a sleeping thread (the worker's other threads holding the interpreter, the process waiting
+for a core): 20-75 ms at a time on a 2-core machine running two suites, which a percentile of
+thread sleeps never saw. So a probe on that loop times its own timers, and the worst lateness
+it saw over the span a check judges is added to the tolerance: a stamp is at most that late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import statistics
 import threading
@@ -22,6 +29,9 @@ MULTIPLIER = 6.0     # room for both sides' wake-ups and an HTTP exchange at a g
 SLEEP = 0.002        # the sleep whose overshoot is timed
 SAMPLE_EVERY = 0.25  # seconds between two background samples
 KEEP = 120           # samples the running tolerance is computed from: the last 30 s
+LOOP_EVERY = 0.01    # seconds between two timers of the event-loop probe
+LOOP_KEEP = 3000     # loop samples kept: the last 30 s
+LOOP_PLANNING_QUANTILE = 0.99   # what a scenario's time scale is planned for (a worker's start-up stalls are not)
 
 
 @dataclass(frozen=True)
@@ -29,22 +39,26 @@ class Calibration:
     overshoot_p95: float
     round_trip_p95: float
     tolerance: float
+    loop_lateness: float = 0.0   # the worst lateness of the event loop's timers, included in `tolerance`
 
     def describe(self) -> str:
         return (f"timing tolerance {self.tolerance * 1000:.1f} ms (sleep overshoot p95 "
-                f"{self.overshoot_p95 * 1000:.2f} ms, loopback round trip p95 {self.round_trip_p95 * 1000:.2f} ms)")
+                f"{self.overshoot_p95 * 1000:.2f} ms, loopback round trip p95 {self.round_trip_p95 * 1000:.2f} ms, "
+                f"event loop up to {self.loop_lateness * 1000:.1f} ms late)")
 
 
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def from_samples(samples: Iterable[tuple[float, float]]) -> Calibration:
-    """The tolerance some (sleep overshoot, round trip) samples give."""
+def from_samples(samples: Iterable[tuple[float, float]], loop_lateness: float = 0.0) -> Calibration:
+    """The tolerance some (sleep overshoot, round trip) samples give, plus the event loop's worst
+    lateness over the span judged (a stamp that late adds to whatever the other side's noise is)."""
     pairs = list(samples)
     overshoot = _percentile([o for o, _ in pairs], 95)
     round_trip = _percentile([r for _, r in pairs], 95)
-    return Calibration(overshoot, round_trip, max(FLOOR, MULTIPLIER * (overshoot + round_trip)))
+    return Calibration(overshoot, round_trip, max(FLOOR, MULTIPLIER * (overshoot + round_trip)) + loop_lateness,
+                       loop_lateness)
 
 
 class Sampler:
@@ -90,13 +104,53 @@ def calibrate(samples: int = 60) -> Calibration:
         sampler.close()
 
 
+class LoopLateness:
+    """Times the timers of the event loop it runs on (`run`, a task there): how late the loop
+    got to them is how late anything it handled then, such as a fake's arrival stamp, can be."""
+
+    def __init__(self, every: float = LOOP_EVERY, keep: int = LOOP_KEEP) -> None:
+        self._every = every
+        self._samples: deque[tuple[float, float]] = deque(maxlen=keep)   # (due, lateness)
+        self._due: float | None = None      # the timer now waited on: a loop held up now has not fired it
+        self._lock = threading.Lock()
+        self.taken = 0
+
+    async def run(self) -> None:
+        while True:
+            due = time.monotonic() + self._every
+            with self._lock:
+                self._due = due
+            await asyncio.sleep(self._every)
+            late = max(0.0, time.monotonic() - due)
+            with self._lock:
+                self._samples.append((due, late))
+                self.taken += 1
+
+    def typical_since(self, since: float, q: float = LOOP_PLANNING_QUANTILE) -> float:
+        """A high quantile of the lateness since `since`: what a scenario about to run should
+        expect, without the rare stall (which its checks account for when they judge)."""
+        with self._lock:
+            lateness = sorted(late for due, late in self._samples if due >= since)
+        return lateness[min(len(lateness) - 1, int(q * len(lateness)))] if lateness else 0.0
+
+    def worst_since(self, since: float) -> float:
+        """The worst lateness of the timers that came due since `since`, the one still waited on included."""
+        now = time.monotonic()
+        with self._lock:
+            worst = max((late for due, late in self._samples if due >= since), default=0.0)
+            pending = 0.0 if self._due is None else now - self._due
+        return max(worst, pending)
+
+
 class ToleranceMonitor:
     """Keeps measuring in a background thread; `current()` is the tolerance of the last 30 s.
 
     A check reads it when it judges, so a machine that got busier since the run began widens
-    the windows it must, and the report shows the value each check used."""
+    the windows it must, and the report shows the value each check used. Its `loop` probe
+    measures the event loop the fakes run on, once started there."""
 
     def __init__(self, every: float = SAMPLE_EVERY, keep: int = KEEP) -> None:
+        self.loop = LoopLateness()
         self._every = every
         self._sampler = Sampler()
         self._samples: deque[tuple[float, float]] = deque(maxlen=keep)
@@ -122,7 +176,19 @@ class ToleranceMonitor:
                 self._samples.append(sample)
                 self.taken += 1
 
-    def current(self) -> Calibration:
+    def current(self, since: float | None = None) -> Calibration:
+        """The tolerance now, with the event loop's worst lateness since `since` (a check passes
+        the start of what it judges), or over the last 30 s."""
+        samples, window_start = self._recent()
+        return from_samples(samples, self.loop.worst_since(window_start if since is None else since))
+
+    def expected(self) -> Calibration:
+        """The tolerance a scenario starting now plans its time scale for: the event loop's
+        typical lateness of the last 30 s rather than its worst."""
+        samples, window_start = self._recent()
+        return from_samples(samples, self.loop.typical_since(window_start))
+
+    def _recent(self) -> tuple[list[tuple[float, float]], float]:
         with self._lock:
             samples = list(self._samples)
-        return from_samples(samples)
+        return samples, time.monotonic() - self._every * len(samples)

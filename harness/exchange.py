@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from harness.patience import NoAnswer, Patience, client_patience
+from harness.http_client import http_client
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def send(method: str, url: str, *, json_body: Any = None, content: bytes | None 
         headers = {"content-type": "application/json", **(headers or {})}
     if client is not None:
         return exchange_of(client, method, url, content, headers)
-    with httpx.Client(timeout=client_patience().seconds if timeout is None else timeout) as own:
+    with http_client(client_patience().seconds if timeout is None else timeout) as own:
         return exchange_of(own, method, url, content, headers)
 
 

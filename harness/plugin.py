@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -260,10 +261,15 @@ def history(request: pytest.FixtureRequest, evidence: Evidence) -> Iterator[Hist
 
 
 @pytest.fixture(scope="session")
-def tolerance_monitor() -> Iterator[ToleranceMonitor]:
-    """Measures the timing tolerance for as long as this worker runs; checks read it when they judge."""
+def tolerance_monitor(background_loop: BackgroundLoop) -> Iterator[ToleranceMonitor]:
+    """Measures the timing tolerance for as long as this worker runs, the event loop the fakes
+    stamp arrivals on included; checks read it when they judge."""
     with ToleranceMonitor() as monitor:
-        yield monitor
+        probe = background_loop.portal.start_task_soon(monitor.loop.run)
+        try:
+            yield monitor
+        finally:
+            probe.cancel()
 
 
 @pytest.fixture
@@ -292,9 +298,10 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
         factor: float = request.config.getoption("time_factor")
         base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
         scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
-                             tolerance_monitor.current().tolerance)
+                             tolerance_monitor.expected().tolerance)
     node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
-    scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current().tolerance, used)
+    started = time.monotonic()   # a check's tolerance holds the event loop's worst lateness since
+    scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current(since=started).tolerance, used)
     waits = Clock(scale, tolerance_monitor.current().tolerance).patience(CALL_BOUND)   # not a check's clock
     with patience(waits, f"the clauses bound one call by {CALL_BOUND:g} spec s, {CALL_BOUND * scale:.3g} s at time "
                          f"scale {scale:g}, and the harness waits {waits:.3g} s"):

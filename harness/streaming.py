@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from harness.patience import NoAnswer, client_patience
+from harness.http_client import http_client
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _stream(url: str, body: Mapping[str, Any], headers: Mapping[str, str], disco
     events: list[StreamEvent] = []
     disconnected = False
     broken: str | None = None
-    with httpx.Client(timeout=timeout) as client, \
+    with http_client(timeout) as client, \
             client.stream("POST", url, content=payload,
                           headers={"content-type": "application/json", **dict(headers)}) as response:
         raw = b""

@@ -37,6 +37,7 @@ from harness.streaming import StreamExchange
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.targets.url import UrlTarget
 from harness.wait import wait_until, wait_until_instant
+from harness.http_client import http_client
 from steps.timed import decided, timed_then
 from steps.checked import then
 
@@ -220,7 +221,7 @@ def probe_shortly_before_the_end(call: Callable[[httpx.Client], Exchange], reque
     from the upstream's last request of the call that opened the breaker, not from its answer.
     The client is made before the wait, so the probe leaves when planned."""
     cooldown = opened_cooldown(request_times, last_answer(opening_calls), clock)
-    with httpx.Client(timeout=clock.patience(TIMEOUTS.request)) as client:
+    with http_client(clock.patience(TIMEOUTS.request)) as client:
         wait_until_instant(late_probe_at(cooldown, clock),
                            what=f"{BREAKER_LATE_PROBE:g} spec s before the breaker cooldown of {upstream} ends")
         probes.append(Probe(SHORTLY_BEFORE_THE_END, call(client)))
@@ -322,7 +323,7 @@ def then_response_lacks(exchange: Exchange, value: str) -> None:
 def when_post_random(sut: RunningTarget, api_token: str, count: str, path: str,
                      timing: ScenarioTiming) -> list[Exchange]:
     headers = {**bearer(api_token), "content-type": "application/json"}
-    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
+    with http_client(timing.clock().patience(TIMEOUTS.request)) as client:
         return [_exchange_or_broken(client, sut.base_url + path, body, headers)
                 for body in random_bodies(int(count), seed=20261122)]
 

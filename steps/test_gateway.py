@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, when
 
@@ -38,6 +37,7 @@ from harness.streaming import StreamEvent, StreamExchange, message_texts, stream
 from harness.targets import RunningTarget, TargetSpec
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
+from harness.http_client import http_client
 from steps.common import (about_the_code, assert_exits_within_cleanup, probe_right_after_opening,
                           probe_shortly_before_the_end, require_visible_log)
 from steps.timed import decided, timed_then, timed_when
@@ -225,7 +225,7 @@ def when_send_just_over(sut: RunningTarget, api_token: str, gateway_rig: Gateway
         return send("POST", _url(sut), content=body, headers=headers)
     pieces = (body[i:i + 65536] for i in range(0, len(body), 65536))
     sent_at = time.monotonic()
-    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
+    with http_client(timing.clock().patience(TIMEOUTS.request)) as client:
         response = client.post(_url(sut), content=pieces, headers=headers)
     assert "content-length" not in response.request.headers, "the body went out with a Content-Length"
     return Exchange("POST", _url(sut), response.status_code, dict(response.headers), response.content, sent_at,

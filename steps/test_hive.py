@@ -41,6 +41,7 @@ from harness.streaming import StreamExchange, stream_chat
 from harness.targets import RunningTarget, TargetContext, TargetSpec, make_target
 from harness.timing import ScenarioTiming
 from harness.wait import wait_out_cooldown, wait_until
+from harness.http_client import http_client
 from steps.common import assert_exits_within_cleanup, probe_right_after_opening, probe_shortly_before_the_end
 from steps.timed import decided, timed_then, timed_when
 from steps.checked import then
@@ -276,7 +277,7 @@ def then_details_fields(exchange: Exchange, fields: str) -> None:
 def when_stop_hostile_ids(sut: RunningTarget, api_token: str, ids: str, timing: ScenarioTiming) -> list[Exchange]:
     """The ids are JSON strings, so escapes such as \\n and \\u001b reach the hive as they are."""
     values = [json.loads(f'"{raw}"') for raw in re.findall(r'"((?:[^"\\]|\\.)*)"', ids)]
-    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
+    with http_client(timing.clock().patience(TIMEOUTS.request)) as client:
         return [send("POST", sut.base_url + "/v1/workers/stop", json_body={"worker_id": value},
                      headers=bearer(api_token), client=client) for value in values]
 
@@ -298,7 +299,7 @@ def when_post_random_spawns(sut: RunningTarget, api_token: str, count: int, timi
     next one goes on a new connection."""
     headers = {**bearer(api_token), "content-type": "application/json"}
     answers = []
-    client = httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request))
+    client = http_client(timing.clock().patience(TIMEOUTS.request))
     try:
         for body in random_field_bodies(count, seed=20261202, fields=("model_ref", "backend", "device")):
             sent_at = time.monotonic()
@@ -309,7 +310,7 @@ def when_post_random_spawns(sut: RunningTarget, api_token: str, count: int, timi
                                         f"no answer: {type(exc).__name__}".encode(), sent_at,
                                         time.monotonic() - sent_at))
                 client.close()
-                client = httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request))
+                client = http_client(timing.clock().patience(TIMEOUTS.request))
     finally:
         client.close()
     return answers
@@ -369,7 +370,7 @@ PROVOCATIONS = (
 def when_provoke_errors(sut: RunningTarget, api_token: str,
                         timing: ScenarioTiming) -> list[tuple[Provocation, Exchange]]:
     answers = []
-    with httpx.Client(timeout=timing.clock().patience(TIMEOUTS.request)) as client:
+    with http_client(timing.clock().patience(TIMEOUTS.request)) as client:
         for p in PROVOCATIONS:
             token = api_token if p.token == "valid" else p.token
             headers = bearer(token) if token else {}

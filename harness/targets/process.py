@@ -27,6 +27,7 @@ from harness.targets.base import TargetContext
 from harness.targets.logs import log_tail, log_text
 from harness.targets.render import render
 from harness.targets.spec import TargetSpec
+from harness.http_client import http_client
 
 STOP_GRACE = 5.0
 
@@ -162,7 +163,7 @@ class RunningProcess:
         deadline = time.monotonic() + readiness.timeout
         url = self.base_url + readiness.path
         last = "no answer yet"
-        with httpx.Client(timeout=1.0) as client:
+        with http_client(1.0) as client:
             while True:
                 assert self._popen is not None
                 code = self._popen.poll()
