@@ -60,10 +60,10 @@ def test_the_distinctions_come_from_the_clauses_numbers() -> None:
 
 
 def test_the_scale_is_the_targets_unless_a_check_needs_more_and_never_above_real_time() -> None:
-    coarse = [CLEANUP_TIMEOUT]                       # needs 0.02 * 1.5 / 2.5 = 0.012
+    coarse = [CLEANUP_TIMEOUT]                       # needs 0.02 * 2 / 2.5 = 0.016
     assert choose_scale(0.025, coarse, 0.02) == 0.025
-    fine = [CLEANUP_TIMEOUT, RETRY_AFTER_SECONDS]    # needs 0.02 * 1.5 / 0.5 = 0.06
-    assert choose_scale(0.025, fine, 0.02) == pytest.approx(0.06)
+    fine = [CLEANUP_TIMEOUT, RETRY_AFTER_SECONDS]    # needs 0.02 * 2 / 0.5 = 0.08
+    assert choose_scale(0.025, fine, 0.02) == pytest.approx(0.02 * SCALE_MARGIN / 0.5)
     assert Clock(choose_scale(0.025, fine, 0.02), 0.02 * SCALE_MARGIN).decides(RETRY_AFTER_SECONDS)
     assert choose_scale(0.1, [Distinction(0.001, "x")], 0.02) == 1.0
     assert choose_scale(0.1, [], 0.5) == 0.1
