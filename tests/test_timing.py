@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,54 +112,51 @@ def test_the_monitor_keeps_measuring_while_the_run_goes_on() -> None:
         assert monitor.current().tolerance >= FLOOR
 
 
+@contextmanager
+def probed_loop(every: float, samples: int) -> Iterator[tuple[BackgroundLoop, LoopLateness]]:
+    """An event loop with a lateness probe on it that has taken `samples` samples."""
+    probe = LoopLateness(every=every)
+    with BackgroundLoop() as loop:
+        task = loop.portal.start_task_soon(probe.run)
+        try:
+            wait_until(lambda: probe.taken >= samples, timeout=10.0, what=f"{samples} loop samples")
+            yield loop, probe
+        finally:
+            task.cancel()
+
+
+def hold_up(loop: BackgroundLoop, probe: LoopLateness, seconds: float) -> None:
+    """Keeps the loop's thread busy for `seconds` (no timer runs), then waits for the held-up timer and one more."""
+    loop.run_sync(time.sleep, seconds)
+    fired = probe.taken
+    wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
+
+
 def test_a_held_up_event_loop_widens_the_tolerance_of_checks_judging_since_then() -> None:
     """A fake stamps arrivals on the event loop: a loop held up 60 ms stamps up to 60 ms late, and
     the tolerance of a check judging that span says so; a check judging only what came after does not."""
-    probe = LoopLateness(every=0.005)
-    with BackgroundLoop() as loop:
-        task = loop.portal.start_task_soon(probe.run)
-        try:
-            wait_until(lambda: probe.taken >= 3, timeout=5.0,
-                       what="three loop samples")
-            before = time.monotonic()
-            loop.run_sync(time.sleep, 0.06)      # the loop thread busy: no timer runs meanwhile
-            fired = probe.taken
-            wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
-            assert probe.worst_since(before) >= 0.04
-            quiet = from_samples([(0.0001, 0.00002)] * 50, probe.worst_since(before))
-            assert quiet.tolerance >= FLOOR + 0.04
-            assert probe.worst_since(time.monotonic()) < 0.04   # later spans judge without it
-        finally:
-            task.cancel()
+    with probed_loop(0.005, 3) as (loop, probe):
+        before = time.monotonic()
+        hold_up(loop, probe, 0.06)
+        assert probe.worst_since(before) >= 0.04
+        quiet = from_samples([(0.0001, 0.00002)] * 50, probe.worst_since(before))
+        assert quiet.tolerance >= FLOOR + 0.04
+        assert probe.worst_since(time.monotonic()) < 0.04   # later spans judge without it
 
 
 def test_a_scenario_plans_for_the_loops_typical_lateness_and_judges_with_its_worst() -> None:
-    probe = LoopLateness(every=0.002)
-    with BackgroundLoop() as loop:
-        task = loop.portal.start_task_soon(probe.run)
-        try:
-            wait_until(lambda: probe.taken >= 200, timeout=10.0, what="200 loop samples")
-            loop.run_sync(time.sleep, 0.06)
-            fired = probe.taken
-            wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
-            assert probe.worst_since(0.0) >= 0.04
-            assert probe.typical_since(0.0) < 0.04
-        finally:
-            task.cancel()
+    with probed_loop(0.002, 200) as (loop, probe):
+        hold_up(loop, probe, 0.06)
+        assert probe.worst_since(0.0) >= 0.04
+        assert probe.typical_since(0.0) < 0.04
 
 
 def test_a_loop_held_up_right_now_counts_before_its_timer_fires() -> None:
-    probe = LoopLateness(every=0.005)
-    with BackgroundLoop() as loop:
-        task = loop.portal.start_task_soon(probe.run)
-        try:
-            wait_until(lambda: probe.taken >= 2, timeout=5.0, what="two loop samples")
-            since = time.monotonic()
-            held = in_background(lambda: loop.run_sync(time.sleep, 0.08))
-            wait_until(lambda: probe.worst_since(since) >= 0.03, timeout=5.0, what="the pending timer's lateness")
-            held.wait(5.0)
-        finally:
-            task.cancel()
+    with probed_loop(0.005, 2) as (loop, probe):
+        since = time.monotonic()
+        held = in_background(lambda: loop.run_sync(time.sleep, 0.08))
+        wait_until(lambda: probe.worst_since(since) >= 0.03, timeout=5.0, what="the pending timer's lateness")
+        held.wait(5.0)
 
 
 # -- no fixed real-time slack in the steps ---------------------------------------------------
