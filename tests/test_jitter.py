@@ -19,9 +19,9 @@ from reference.common.defects import NO_JITTER_ACROSS_CALLS
 import steps.test_gateway  # noqa: F401  (registers the gateway's timed phrases)
 import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
-TOL = 0.02             # the tolerance's floor, what this machine measures when quiet; scales are chosen for 1.5 x it
+TOL = 0.02             # the tolerance's floor, what this machine measures when quiet; scales are chosen for 2 x it
 # each profile's schedule, the scale the plugin chooses at TOL, and the calls its jitter scenario makes
-PROFILES = {"hive": (HIVE_BACKOFF, 0.11, 4), "gateway": (GATEWAY_BACKOFF, 0.11, 5)}
+PROFILES = {"hive": (HIVE_BACKOFF, 0.15, 4), "gateway": (GATEWAY_BACKOFF, 0.15, 5)}
 SEED = 20261202
 
 # spec seconds before retry n, for one call: rng -> [delay before retry 1, ..., retry 5]
@@ -210,7 +210,7 @@ def test_the_bound_is_exact_without_noise_and_noise_only_lowers_it(profile: str,
 # -- undecidable: too few calls, too coarse a scale ----------------------------------------------
 
 def test_too_few_calls_cannot_decide_and_say_how_many_would() -> None:
-    schedule, scale, _ = PROFILES["hive"]
+    schedule, scale = HIVE_BACKOFF, 0.11     # where four calls decide at TOL and three do not
     flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random(), calls=3)
     verdict = check_jitter(flat, schedule, Clock(scale, TOL))
     assert verdict.ok and not verdict.no_jitter    # never a failure it could not be sure of ...
