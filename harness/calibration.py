@@ -16,6 +16,7 @@ it saw over the span a check judges is added to the tolerance: a stamp is at mos
 from __future__ import annotations
 
 import asyncio
+import bisect
 import socket
 import statistics
 import threading
@@ -133,6 +134,28 @@ class LoopLateness:
             lateness = sorted(late for due, late in self._samples if due >= since)
         return lateness[min(len(lateness) - 1, int(q * len(lateness)))] if lateness else 0.0
 
+    def around(self, stamps: Iterable[float]) -> float:
+        """The most the loop can have delayed stamps made at these times: the lateness of a timer
+        that came due before a stamp and fired only after it (the loop was held up across it),
+        a stall still going on included. Stalls between the stamps do not count."""
+        now = time.monotonic()
+        with self._lock:
+            samples = list(self._samples)
+            pending = self._due
+        dues = [due for due, _ in samples]
+        longest = max((late for _, late in samples), default=0.0)
+        worst = 0.0
+        for stamp in stamps:
+            index = bisect.bisect_right(dues, stamp) - 1
+            while index >= 0 and dues[index] >= stamp - longest - LOOP_EVERY:
+                due, late = samples[index]
+                if stamp <= due + late + LOOP_EVERY:   # a stamp is made in the loop pass that ends the stall
+                    worst = max(worst, late)
+                index -= 1
+            if pending is not None and pending <= stamp:
+                worst = max(worst, now - pending)
+        return worst
+
     def worst_since(self, since: float) -> float:
         """The worst lateness of the timers that came due since `since`, the one still waited on included."""
         now = time.monotonic()
@@ -181,6 +204,11 @@ class ToleranceMonitor:
         the start of what it judges), or over the last 30 s."""
         samples, window_start = self._recent()
         return from_samples(samples, self.loop.worst_since(window_start if since is None else since))
+
+    def around(self, stamps: Iterable[float]) -> Calibration:
+        """The tolerance for a check that compares only these stamps of the fakes' event loop."""
+        samples, _ = self._recent()
+        return from_samples(samples, self.loop.around(stamps))
 
     def expected(self) -> Calibration:
         """The tolerance a scenario starting now plans its time scale for: the event loop's

@@ -15,7 +15,7 @@ would decide.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -196,12 +196,17 @@ class ScenarioTiming:
     measured at that moment; `used` sees every tolerance a check was given, for the report."""
 
     def __init__(self, scale: float, tolerance_now: Callable[[], float],
-                 used: Callable[[float], None] = lambda _: None) -> None:
+                 used: Callable[[float], None] = lambda _: None,
+                 tolerance_around: Callable[[Sequence[float]], float] | None = None) -> None:
         self.scale = scale
         self._tolerance_now = tolerance_now
         self._used = used
+        self._tolerance_around = tolerance_around
 
-    def clock(self) -> Clock:
-        tolerance = self._tolerance_now()
+    def clock(self, stamps: Sequence[float] | None = None) -> Clock:
+        """A check's clock. One that compares only times the fakes stamped passes them as
+        `stamps`: the event loop's stalls then count only where they held up one of them."""
+        around = self._tolerance_around
+        tolerance = self._tolerance_now() if stamps is None or around is None else around(stamps)
         self._used(tolerance)
         return Clock(self.scale, tolerance)

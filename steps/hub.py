@@ -108,8 +108,8 @@ def then_hub_received_during(hive_rig: HiveRig, count: int, calls: int, exchange
 @timed_then(parsers.parse("the gaps between the requests to the hub follow the hive backoff schedule"),
             backoff_schedule(HIVE_BACKOFF))
 def then_hub_schedule(hive_rig: HiveRig, timing: ScenarioTiming, history: History) -> None:
-    clock = timing.clock()
     times = _metadata_requests(hive_rig)
+    clock = timing.clock(stamps=times)
     verdict = check_schedule(times, HIVE_BACKOFF, clock)
     record_check(history, schedule_check("hive backoff schedule at the hub", times, verdict,
                                          allowed_attempts=HIVE_BACKOFF.max_attempts, note=clock.note()))
@@ -123,7 +123,7 @@ def then_hub_jittered(hive_rig: HiveRig, calls: int, timing: ScenarioTiming, his
     """Each download fetches its own model, so the metadata path tells its attempts apart."""
     requests = [(r.path, r.t) for r in hive_rig.hub.requests if r.path.startswith("/api/models/")]
     assert_jittered(history, f"jitter of the retries to the hub across {calls} downloads", calls_by(requests),
-                    calls, HIVE_BACKOFF, timing.clock())
+                    calls, HIVE_BACKOFF, timing.clock(stamps=[t for _, t in requests]))
 
 
 @timed_then(parsers.parse("the hive holds no connection to the hub"), CLEANUP)

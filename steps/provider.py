@@ -222,8 +222,8 @@ def given_fail_succeed_fail_again(gateway_rig: GatewayRig, name: str, status: in
 @timed_then(parsers.parse('the gaps between the requests to provider "{name}" follow the gateway backoff schedule'),
             backoff_schedule(GATEWAY_BACKOFF))
 def then_backoff_schedule(gateway_rig: GatewayRig, name: str, timing: ScenarioTiming, history: History) -> None:
-    clock = timing.clock()
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    clock = timing.clock(stamps=times)
     verdict = check_schedule(times, GATEWAY_BACKOFF, clock)
     record_check(history, schedule_check(f'gateway backoff schedule at provider "{name}"', times, verdict,
                                          allowed_attempts=GATEWAY_BACKOFF.max_attempts, note=clock.note()))
@@ -237,7 +237,7 @@ def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, timing: Scenar
     """Each call carries its own message, so what the provider received tells its attempts apart."""
     requests = [(json.dumps(r.json, sort_keys=True), r.t) for r in gateway_rig.provider(name).fake.requests]
     assert_jittered(history, f'jitter of the retries to provider "{name}" across {calls} calls', calls_by(requests),
-                    calls, GATEWAY_BACKOFF, timing.clock())
+                    calls, GATEWAY_BACKOFF, timing.clock(stamps=[t for _, t in requests]))
 
 
 @timed_then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'),
@@ -245,9 +245,9 @@ def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, timing: Scenar
 def then_gap_about(gateway_rig: GatewayRig, number: int, name: str, seconds: float, timing: ScenarioTiming,
                    history: History) -> None:
     """A Retry-After hint is a minimum: waited in full, and at most 10 % longer (DESIGN §6)."""
-    clock = timing.clock()
     times = [r.t for r in gateway_rig.provider(name).fake.requests]
     assert len(times) >= number, f"provider {name} received only {len(times)} request(s)"
+    clock = timing.clock(stamps=times[number - 2:number])
     verdict = check_schedule(times[number - 2:number], GATEWAY_BACKOFF, clock,
                              overrides={1: Window(seconds, seconds * 1.1)})
     record_check(history, schedule_check(f'gap of {seconds:g} to {seconds * 1.1:g} spec seconds before request '

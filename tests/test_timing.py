@@ -112,6 +112,10 @@ def test_the_monitor_keeps_measuring_while_the_run_goes_on() -> None:
         assert monitor.current().tolerance >= FLOOR
 
 
+STALL = 0.3   # seconds a test holds its event loop up: far beyond what a loaded machine adds by itself
+SEEN = 0.2    # what a probe must see of it
+
+
 @contextmanager
 def probed_loop(every: float, samples: int) -> Iterator[tuple[BackgroundLoop, LoopLateness]]:
     """An event loop with a lateness probe on it that has taken `samples` samples."""
@@ -133,29 +137,53 @@ def hold_up(loop: BackgroundLoop, probe: LoopLateness, seconds: float) -> None:
 
 
 def test_a_held_up_event_loop_widens_the_tolerance_of_checks_judging_since_then() -> None:
-    """A fake stamps arrivals on the event loop: a loop held up 60 ms stamps up to 60 ms late, and
+    """A fake stamps arrivals on the event loop: a loop held up 0.3 s stamps up to 0.3 s late, and
     the tolerance of a check judging that span says so; a check judging only what came after does not."""
     with probed_loop(0.005, 3) as (loop, probe):
         before = time.monotonic()
-        hold_up(loop, probe, 0.06)
-        assert probe.worst_since(before) >= 0.04
+        hold_up(loop, probe, STALL)
+        assert probe.worst_since(before) >= SEEN
         quiet = from_samples([(0.0001, 0.00002)] * 50, probe.worst_since(before))
-        assert quiet.tolerance >= FLOOR + 0.04
-        assert probe.worst_since(time.monotonic()) < 0.04   # later spans judge without it
+        assert quiet.tolerance >= FLOOR + SEEN
+        assert probe.worst_since(time.monotonic()) < SEEN   # later spans judge without it
 
 
 def test_a_scenario_plans_for_the_loops_typical_lateness_and_judges_with_its_worst() -> None:
     with probed_loop(0.002, 200) as (loop, probe):
-        hold_up(loop, probe, 0.06)
-        assert probe.worst_since(0.0) >= 0.04
-        assert probe.typical_since(0.0) < 0.04
+        hold_up(loop, probe, STALL)
+        assert probe.worst_since(0.0) >= SEEN
+        assert probe.typical_since(0.0) < SEEN
+
+
+def test_a_check_of_stamps_counts_only_the_stalls_that_held_one_up() -> None:
+    """A stamp the fakes make in a stall is late by up to the stall; a stall between two stamps
+    delays neither, so a check comparing only those stamps is not widened by it."""
+    with probed_loop(0.005, 3) as (loop, probe):
+        early = loop.run_sync(time.monotonic)            # stamped on the loop, as a fake does
+        moved_on = probe.taken
+        wait_until(lambda: probe.taken >= moved_on + 3, timeout=5.0, what="three timers after the stamp")
+        hold_up(loop, probe, STALL)
+        moved_on = probe.taken
+        wait_until(lambda: probe.taken >= moved_on + 3, timeout=5.0, what="three timers after the stall")
+        later = loop.run_sync(time.monotonic)
+        assert probe.around([early, later]) < SEEN
+        assert probe.worst_since(early) >= SEEN          # what a whole span counts
+
+
+def test_a_stamp_made_as_a_stall_ends_counts_that_stall() -> None:
+    with probed_loop(0.005, 3) as (loop, probe):
+        queued: list[float] = []
+        loop.run_sync(lambda: (time.sleep(STALL), queued.append(time.monotonic())))
+        fired = probe.taken
+        wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
+        assert probe.around(queued) >= SEEN
 
 
 def test_a_loop_held_up_right_now_counts_before_its_timer_fires() -> None:
     with probed_loop(0.005, 2) as (loop, probe):
         since = time.monotonic()
-        held = in_background(lambda: loop.run_sync(time.sleep, 0.08))
-        wait_until(lambda: probe.worst_since(since) >= 0.03, timeout=5.0, what="the pending timer's lateness")
+        held = in_background(lambda: loop.run_sync(time.sleep, STALL))
+        wait_until(lambda: probe.worst_since(since) >= SEEN, timeout=5.0, what="the pending timer's lateness")
         held.wait(5.0)
 
 
