@@ -30,6 +30,11 @@ class Exchange:
         """time.monotonic() when the whole answer had arrived."""
         return self.sent_at + self.elapsed
 
+    @property
+    def span(self) -> tuple[float, float]:
+        """When it was out: what a stall of the harness's event loop must overlap to have lengthened it."""
+        return self.sent_at, self.answered_at
+
     def json(self) -> Any:
         return json.loads(self.body)
 

@@ -303,7 +303,7 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
     node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
     span = node.stash[JUDGED_SPAN_KEY] = JudgedSpan(time.monotonic())
     scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current(since=span.start).tolerance, used,
-                              lambda stamps: tolerance_monitor.around(stamps).tolerance)
+                              lambda spans: tolerance_monitor.over(spans).tolerance)
     waits = Clock(scale, tolerance_monitor.current().tolerance).patience(CALL_BOUND)   # not a check's clock
     with patience(waits, f"the clauses bound one call by {CALL_BOUND:g} spec s, {CALL_BOUND * scale:.3g} s at time "
                          f"scale {scale:g}, and the harness waits {waits:.3g} s"):

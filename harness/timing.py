@@ -191,22 +191,27 @@ def resolutions_of(step_texts: Iterable[str]) -> list[Resolution]:
     return found
 
 
+Span = tuple[float, float]   # (start, end), time.monotonic()
+
+
 class ScenarioTiming:
     """One scenario's time scale, and a clock for each check it makes, with the tolerance
     measured at that moment; `used` sees every tolerance a check was given, for the report."""
 
     def __init__(self, scale: float, tolerance_now: Callable[[], float],
                  used: Callable[[float], None] = lambda _: None,
-                 tolerance_around: Callable[[Sequence[float]], float] | None = None) -> None:
+                 tolerance_over: Callable[[Sequence[Span]], float] | None = None) -> None:
         self.scale = scale
         self._tolerance_now = tolerance_now
         self._used = used
-        self._tolerance_around = tolerance_around
+        self._tolerance_over = tolerance_over
 
-    def clock(self, stamps: Sequence[float] | None = None) -> Clock:
-        """A check's clock. One that compares only times the fakes stamped passes them as
-        `stamps`: the event loop's stalls then count only where they held up one of them."""
-        around = self._tolerance_around
-        tolerance = self._tolerance_now() if stamps is None or around is None else around(stamps)
+    def clock(self, stamps: Sequence[float] = (), spans: Sequence[Span] = ()) -> Clock:
+        """A check's clock. One that compares only times the fakes stamped (`stamps`) or that the
+        harness measured within its own exchanges (`spans`) passes them: the event loop's stalls
+        then count only where they overlap one of them, not everywhere since the scenario began."""
+        over = self._tolerance_over
+        judged = [*((stamp, stamp) for stamp in stamps), *spans]
+        tolerance = self._tolerance_now() if not judged or over is None else over(judged)
         self._used(tolerance)
         return Clock(self.scale, tolerance)

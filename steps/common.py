@@ -228,6 +228,17 @@ def probe_shortly_before_the_end(call: Callable[[httpx.Client], Exchange], reque
     decided(clock, BREAKER_COOLDOWN)
 
 
+def breaker_clock(timing: ScenarioTiming, opening_calls: list[Exchange], probes: list[Probe],
+                  request_times: list[float]) -> Clock:
+    """The clock of a check on the probes sent while a breaker was open. It compares only the
+    instants the cooldown is known from (the upstream's last request before the opening call's
+    answer, and that answer) and the times each probe was out, so only the stalls that held up
+    one of those count, not the long retry cycles that opened the breaker."""
+    opened_by = last_answer(opening_calls)
+    opened_at = max((t for t in request_times if t <= opened_by), default=opened_by)
+    return timing.clock(stamps=[opened_at, opened_by], spans=[p.exchange.span for p in probes])
+
+
 def assert_probes_rejected(probes: list[Probe], opening_calls: list[Exchange], request_times: list[float],
                            clock: Clock, history: History, upstream: str) -> None:
     """Every probe sent during the cooldown: rejected at once with 503 CIRCUIT_BREAKER_OPEN, and
@@ -260,7 +271,7 @@ def then_probes_retry_after(breaker_probes: list[Probe], exchanges: list[Exchang
     """Each probe's Retry-After counts down the cooldown: the breaker opened between the
     upstream's last request and the client's receipt of the opening call's answer, and the
     implementation computed the header while the probe was out (harness.breaker_probes)."""
-    clock = timing.clock()
+    clock = breaker_clock(timing, exchanges, breaker_probes, upstream_request_times)
     assert breaker_probes, "no probe was sent while the breaker was open"
     cooldown = opened_cooldown(upstream_request_times, last_answer(exchanges), clock)
     problems = [problem for p in breaker_probes for problem in countdown_problems(p, cooldown, clock)]
@@ -499,7 +510,7 @@ def then_before_request_timeout(exchange: Exchange, timing: ScenarioTiming, hist
 
 @timed_then(parsers.parse("the response came at once"), AT_ONCE_ANSWER)
 def then_at_once(exchange: Exchange, timing: ScenarioTiming, history: History) -> None:
-    clock = timing.clock()
+    clock = timing.clock(spans=[exchange.span])
     record_check(history, window_check("answered at once", "response", exchange.elapsed, 0.0, clock.at_once,
                                        note=clock.note()))
     assert exchange.elapsed <= clock.at_once, \

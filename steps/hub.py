@@ -17,7 +17,7 @@ from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule
 from harness.rigs.hive import HiveRig
 from harness.schedule import HIVE_BACKOFF, JitterResolution, check_schedule
 from harness.timing import ScenarioTiming
-from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by
+from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, breaker_clock, calls_by
 from steps.timed import decided, timed_then
 from harness.spec_values import HIVE_MAX_ATTEMPTS, TIMEOUTS
 from steps.checked import then
@@ -86,8 +86,9 @@ def then_hub_received(hive_rig: HiveRig, count: int, history: History) -> None:
             AT_ONCE_ANSWER)
 def then_hub_probes_rejected(hive_rig: HiveRig, breaker_probes: list[Probe], exchanges: list[Exchange],
                              timing: ScenarioTiming, history: History) -> None:
-    assert_probes_rejected(breaker_probes, exchanges, [r.t for r in hive_rig.hub.requests], timing.clock(), history,
-                           "the hub")
+    request_times = [r.t for r in hive_rig.hub.requests]
+    assert_probes_rejected(breaker_probes, exchanges, request_times,
+                           breaker_clock(timing, exchanges, breaker_probes, request_times), history, "the hub")
 
 
 @then(parsers.parse("the hub received {count:d} metadata requests during the {calls:d} downloads and none during the "

@@ -23,7 +23,8 @@ from harness.rigs.gateway import GatewayRig
 from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
 from harness.targets import RunningTarget
 from harness.timing import ScenarioTiming, Window
-from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, calls_by, not_about_health
+from steps.common import (arrivals_between, assert_jittered, assert_probes_rejected, breaker_clock, calls_by,
+                          not_about_health)
 from steps.timed import decided, timed_given, timed_then
 from harness.spec_values import GATEWAY_MAX_ATTEMPTS, TIMEOUTS
 from steps.checked import then
@@ -190,8 +191,9 @@ def then_provider_received(gateway_rig: GatewayRig, name: str, count: int, histo
                           'no request'), AT_ONCE_ANSWER)
 def then_probes_rejected(gateway_rig: GatewayRig, name: str, breaker_probes: list[Probe], exchanges: list[Exchange],
                          timing: ScenarioTiming, history: History) -> None:
-    assert_probes_rejected(breaker_probes, exchanges, [r.t for r in gateway_rig.provider(name).fake.requests],
-                           timing.clock(), history, f'provider "{name}"')
+    request_times = [r.t for r in gateway_rig.provider(name).fake.requests]
+    clock = breaker_clock(timing, exchanges, breaker_probes, request_times)
+    assert_probes_rejected(breaker_probes, exchanges, request_times, clock, history, f'provider "{name}"')
 
 
 @then(parsers.parse('provider "{name}" received {count:d} requests during the {calls:d} calls and none during the one '

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.background import in_background
-from harness.calibration import FLOOR, LoopLateness, ToleranceMonitor, from_samples
+from harness.calibration import FLOOR, LOOP_LOOKBACK, LoopLateness, ToleranceMonitor, from_samples
 from harness.portal import BackgroundLoop
 from harness.plugin import PROJECT_ROOT
 from harness.spec_values import TIMEOUTS
@@ -156,18 +156,37 @@ def test_a_scenario_plans_for_the_loops_typical_lateness_and_judges_with_its_wor
 
 
 def test_a_check_of_stamps_counts_only_the_stalls_that_held_one_up() -> None:
-    """A stamp the fakes make in a stall is late by up to the stall; a stall between two stamps
-    delays neither, so a check comparing only those stamps is not widened by it."""
+    """A stamp the fakes make in a stall, or shortly after one, is late by up to the stall; a
+    stall well between two stamps delays neither, so a check comparing only those stamps is not
+    widened by it."""
     with probed_loop(0.005, 3) as (loop, probe):
         early = loop.run_sync(time.monotonic)            # stamped on the loop, as a fake does
         moved_on = probe.taken
         wait_until(lambda: probe.taken >= moved_on + 3, timeout=5.0, what="three timers after the stamp")
         hold_up(loop, probe, STALL)
-        moved_on = probe.taken
-        wait_until(lambda: probe.taken >= moved_on + 3, timeout=5.0, what="three timers after the stall")
+        soon_after = loop.run_sync(time.monotonic)
+        stall_over = time.monotonic()
+        wait_until(lambda: time.monotonic() > stall_over + 2 * LOOP_LOOKBACK, timeout=5.0,
+                   what="twice the lookback after the stall")
         later = loop.run_sync(time.monotonic)
         assert probe.around([early, later]) < SEEN
+        assert probe.around([soon_after]) >= SEEN
         assert probe.worst_since(early) >= SEEN          # what a whole span counts
+
+
+def test_a_check_of_timed_exchanges_counts_only_the_stalls_that_overlap_one() -> None:
+    """An answer the harness timed ("at once") can have been lengthened by a stall while it was
+    out, not by one before it was sent or after it came."""
+    with probed_loop(0.005, 3) as (loop, probe):
+        quiet = time.monotonic(), loop.run_sync(time.monotonic)
+        moved_on = probe.taken
+        wait_until(lambda: probe.taken >= moved_on + 3, timeout=5.0, what="three timers after the quiet exchange")
+        sent = time.monotonic()
+        hold_up(loop, probe, STALL)
+        stalled = sent, time.monotonic()
+        assert probe.over([quiet]) < SEEN
+        assert probe.over([stalled]) >= SEEN
+        assert probe.over([quiet, stalled]) >= SEEN
 
 
 def test_a_stamp_made_as_a_stall_ends_counts_that_stall() -> None:

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # as in reference.hive.defects, which is only imported when needed
+from reference.hive import DEFECT_ENV
+
 
 OK, ERROR, TIMEOUT, UNREACHABLE = 0, 1, 124, 255
 TIMEOUT_CODES = frozenset({"INFERENCE_TIMEOUT", "GATEWAY_TIMEOUT"})

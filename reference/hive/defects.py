@@ -90,7 +90,6 @@ NOT_ENVELOPE = r"not a conforming error envelope"
 WORKER_NOT_GONE = r"to be gone"     # harness: the wait for a worker's process and port to go
 TEMP_LEFT = r"left in the hive's temp dir"
 
-DEFECT_ENV = "FAULTLINE_HIVE_DEFECT"  # the same as --defect, for harnesses that set the environment
 DEFECTS: dict[str, Defect[Components]] = {
     # -- health ----------------------------------------------------------------------------------
     "health-needs-token-with-workers": _defect(
