@@ -10,7 +10,7 @@ window times the scale, widened by the tolerance measured on this machine on bot
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -303,8 +303,11 @@ class JitterVerdict:
                 f"has a chance of at most {chance(self.false_failure)})")
 
 
+DelayClock = Callable[[float, float], Clock]   # the clock of one delay, from the two attempt times it lies between
+
+
 def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, clock: Clock, *,
-                 target: float = JITTER_FALSE_FAILURE) -> JitterVerdict:
+                 target: float = JITTER_FALSE_FAILURE, delay_clock: DelayClock | None = None) -> JitterVerdict:
     """Each delay within its window (the schedule check's), and the delays before each retry
     varying across `calls` (each one call's attempt times).
 
@@ -312,16 +315,24 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
     most JITTER_EXCUSED) is a violation only when true jitter would show it with a chance of at
     most `target`; otherwise the verdict is undecided, says why, and at which scale or with how
     many calls it would decide.
+
+    With `delay_clock`, each delay is judged with the tolerance of its own two attempts (a stall
+    that held up one arrival widens that delay's window and its retry's threshold, not every
+    other delay's); `clock` then only gives the scale.
     """
-    windows = [clock.window(w.low, w.high) for w in map(schedule.window, range(1, schedule.max_attempts))]
-    delays: list[list[float]] = [[] for _ in windows]      # before each retry, in call order
-    callers: list[list[int]] = [[] for _ in windows]
+    specs = [schedule.window(retry) for retry in range(1, schedule.max_attempts)]
+    delays: list[list[float]] = [[] for _ in specs]      # before each retry, in call order
+    callers: list[list[int]] = [[] for _ in specs]
+    thresholds = [clock.tolerance if delay_clock is None else 0.0 for _ in specs]
     out_of_window = []
     for call, attempt_times in enumerate(calls, start=1):
         times = sorted(attempt_times)
         # attempts beyond the allowed ones are the schedule check's to count: zip stops at the last window
-        for retry, (a, b, window) in enumerate(zip(times, times[1:], windows, strict=False), start=1):
+        for retry, (a, b, spec) in enumerate(zip(times, times[1:], specs, strict=False), start=1):
             delay = b - a
+            judged_by = clock if delay_clock is None else delay_clock(a, b)
+            window = judged_by.window(spec.low, spec.high)
+            thresholds[retry - 1] = max(thresholds[retry - 1], judged_by.tolerance)
             if delay < window.low:
                 out_of_window.append(Violation(Problem.TOO_EARLY, retry + 1, delay, window, window.low - delay, call))
             elif delay > window.high:
@@ -329,11 +340,12 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
             delays[retry - 1].append(delay)
             callers[retry - 1].append(call)
     retries = []
-    for retry, (seen, window) in enumerate(zip(delays, windows, strict=True), start=1):
+    for retry, (seen, spec, threshold) in enumerate(zip(delays, specs, thresholds, strict=True), start=1):
         if seen:
-            spec = schedule.window(retry)
-            retries.append(RetryJitter(retry, tuple(seen), tuple(callers[retry - 1]), window, clock.real(spec.low),
-                                       clock.real(spec.high - spec.low), clock.tolerance))
+            retries.append(RetryJitter(retry, tuple(seen), tuple(callers[retry - 1]),
+                                       Clock(clock.scale, threshold).window(spec.low, spec.high),
+                                       clock.real(spec.low), clock.real(spec.high - spec.low), threshold))
+    tolerance = max((r.threshold for r in retries), default=clock.tolerance)
     bound = at_most_varying([r.chance for r in retries])
     undecided = None
     if len(calls) > 1 and not any(len(r.delays) > 1 for r in retries):
@@ -343,8 +355,8 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
         undecided = (f"no retry was made by two of the {len(calls)} calls (attempts per call: {made}), so there is "
                      f"no delay to compare across calls")
     elif bound > target:
-        undecided = _undecided_reason(schedule, clock, len(calls), bound, target)
-    return JitterVerdict(tuple(retries), len(calls), clock.tolerance, tuple(out_of_window), bound, target, undecided)
+        undecided = _undecided_reason(schedule, Clock(clock.scale, tolerance), len(calls), bound, target)
+    return JitterVerdict(tuple(retries), len(calls), tolerance, tuple(out_of_window), bound, target, undecided)
 
 
 def _undecided_reason(schedule: BackoffSchedule, clock: Clock, calls: int, bound: float, target: float) -> str:

@@ -124,7 +124,7 @@ def then_hub_jittered(hive_rig: HiveRig, calls: int, timing: ScenarioTiming, his
     """Each download fetches its own model, so the metadata path tells its attempts apart."""
     requests = [(r.path, r.t) for r in hive_rig.hub.requests if r.path.startswith("/api/models/")]
     assert_jittered(history, f"jitter of the retries to the hub across {calls} downloads", calls_by(requests),
-                    calls, HIVE_BACKOFF, timing.clock(stamps=[t for _, t in requests]))
+                    calls, HIVE_BACKOFF, timing)
 
 
 @timed_then(parsers.parse("the hive holds no connection to the hub"), CLEANUP)

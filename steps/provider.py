@@ -239,7 +239,7 @@ def then_jittered(gateway_rig: GatewayRig, name: str, calls: int, timing: Scenar
     """Each call carries its own message, so what the provider received tells its attempts apart."""
     requests = [(json.dumps(r.json, sort_keys=True), r.t) for r in gateway_rig.provider(name).fake.requests]
     assert_jittered(history, f'jitter of the retries to provider "{name}" across {calls} calls', calls_by(requests),
-                    calls, GATEWAY_BACKOFF, timing.clock(stamps=[t for _, t in requests]))
+                    calls, GATEWAY_BACKOFF, timing)
 
 
 @timed_then(parsers.parse('the gap before request {number:d} to provider "{name}" was about {seconds:g} seconds'),

@@ -126,6 +126,28 @@ def test_a_stall_that_spreads_one_retry_does_not_hide_a_fixed_sequence_but_stall
     assert twice.varying == (1, 2) and twice.ok               # the limit of what the check can catch
 
 
+@pytest.mark.parametrize("kind", ["jitter by attempt", "true jitter"])
+def test_a_stall_at_one_arrival_widens_only_the_delay_it_held_up(kind: str) -> None:
+    """With each delay's own tolerance, a 160 ms stall that held up one arrival leaves the other
+    delays judged at the quiet tolerance: a fixed sequence is still caught and true jitter still
+    passes, where one tolerance for every delay could no longer decide."""
+    schedule, scale, count = PROFILES["hive"]
+    jitter = true_jitter(schedule) if kind == "true jitter" else fixed_kinds(schedule)[kind]
+    calls = scenario(jitter, quiet_noise, scale, random.Random(7), count)
+    stall = 8 * TOL
+    calls[1][-1] += stall                                      # call 2's last arrival stamped in a stall
+    stalled = calls[1][-1]
+
+    def delay_clock(sent: float, next_sent: float) -> Clock:
+        return Clock(scale, TOL + (stall if stalled in (sent, next_sent) else 0.0))
+
+    verdict = check_jitter(calls, schedule, Clock(scale, 0.0), delay_clock=delay_clock)
+    assert verdict.undecided is None and not verdict.out_of_window, str(verdict)
+    assert verdict.ok == (kind == "true jitter"), str(verdict)
+    assert verdict.tolerance == pytest.approx(TOL + stall)     # what the report shows: the widest it used
+    assert check_jitter(calls, schedule, Clock(scale, TOL + stall)).undecided is not None
+
+
 def test_the_defects_fixed_sequences_are_what_the_check_is_fed() -> None:
     hive_by_attempt = fixed_kinds(HIVE_BACKOFF)["jitter by attempt"](random.Random())
     assert hive_by_attempt == pytest.approx([1.2, 2.4, 4.6, 8.8, 17.0])

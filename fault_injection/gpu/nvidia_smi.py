@@ -132,4 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Gone at once, without the interpreter's teardown: that is the fake's own cost, and a hive's
+    # "exits at once" is timed from this query (a loaded machine made it 0.15 s of a 0.14 s budget).
+    os._exit(exit_code)
