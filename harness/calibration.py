@@ -135,12 +135,6 @@ class LoopLateness:
             lateness = sorted(late for due, late in self._samples if due >= since)
         return lateness[min(len(lateness) - 1, int(q * len(lateness)))] if lateness else 0.0
 
-    def around(self, stamps: Iterable[float]) -> float:
-        """The most the loop can have delayed stamps made at these times: the lateness of a timer
-        that came due before a stamp and fired only after it (the loop was held up across it),
-        a stall still going on included. Stalls between the stamps do not count."""
-        return self.over((stamp, stamp) for stamp in stamps)
-
     def over(self, spans: Iterable[tuple[float, float]]) -> float:
         """The worst lateness of the stalls that overlap one of these (start, end) spans, such as
         an exchange the harness timed, or that ended shortly before one began: a request passes

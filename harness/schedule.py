@@ -320,17 +320,18 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
     that held up one arrival widens that delay's window and its retry's threshold, not every
     other delay's); `clock` then only gives the scale.
     """
+    clock_of = delay_clock or (lambda sent, next_sent: clock)
     specs = [schedule.window(retry) for retry in range(1, schedule.max_attempts)]
     delays: list[list[float]] = [[] for _ in specs]      # before each retry, in call order
     callers: list[list[int]] = [[] for _ in specs]
-    thresholds = [clock.tolerance if delay_clock is None else 0.0 for _ in specs]
+    thresholds = [0.0 for _ in specs]                    # the widest tolerance of each retry's delays
     out_of_window = []
     for call, attempt_times in enumerate(calls, start=1):
         times = sorted(attempt_times)
         # attempts beyond the allowed ones are the schedule check's to count: zip stops at the last window
         for retry, (a, b, spec) in enumerate(zip(times, times[1:], specs, strict=False), start=1):
             delay = b - a
-            judged_by = clock if delay_clock is None else delay_clock(a, b)
+            judged_by = clock_of(a, b)
             window = judged_by.window(spec.low, spec.high)
             thresholds[retry - 1] = max(thresholds[retry - 1], judged_by.tolerance)
             if delay < window.low:

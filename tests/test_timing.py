@@ -169,8 +169,8 @@ def test_a_check_of_stamps_counts_only_the_stalls_that_held_one_up() -> None:
         wait_until(lambda: time.monotonic() > stall_over + 2 * LOOP_LOOKBACK, timeout=5.0,
                    what="twice the lookback after the stall")
         later = loop.run_sync(time.monotonic)
-        assert probe.around([early, later]) < SEEN
-        assert probe.around([soon_after]) >= SEEN
+        assert probe.over([(early, early), (later, later)]) < SEEN
+        assert probe.over([(soon_after, soon_after)]) >= SEEN
         assert probe.worst_since(early) >= SEEN          # what a whole span counts
 
 
@@ -195,7 +195,7 @@ def test_a_stamp_made_as_a_stall_ends_counts_that_stall() -> None:
         loop.run_sync(lambda: (time.sleep(STALL), queued.append(time.monotonic())))
         fired = probe.taken
         wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
-        assert probe.around(queued) >= SEEN
+        assert probe.over([(queued[0], queued[0])]) >= SEEN
 
 
 def test_a_loop_held_up_right_now_counts_before_its_timer_fires() -> None:
