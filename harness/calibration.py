@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.run_queue import RunQueueWait
+
 FLOOR = 0.020        # seconds: a busy 2-core runner wakes a Python process this late now and then
 MULTIPLIER = 6.0     # room for both sides' wake-ups and an HTTP exchange at a gap's ends
 SLEEP = 0.002        # the sleep whose overshoot is timed
@@ -42,25 +44,30 @@ class Calibration:
     round_trip_p95: float
     tolerance: float
     loop_lateness: float = 0.0   # the worst lateness of the event loop's timers, included in `tolerance`
+    target_wait: float = 0.0     # how long the implementation waited for a core, included in `tolerance`
 
     def describe(self) -> str:
         return (f"timing tolerance {self.tolerance * 1000:.1f} ms (sleep overshoot p95 "
                 f"{self.overshoot_p95 * 1000:.2f} ms, loopback round trip p95 {self.round_trip_p95 * 1000:.2f} ms, "
-                f"event loop up to {self.loop_lateness * 1000:.1f} ms late)")
+                f"event loop up to {self.loop_lateness * 1000:.1f} ms late, implementation waited "
+                f"{self.target_wait * 1000:.1f} ms for a core)")
 
 
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def from_samples(samples: Iterable[tuple[float, float]], loop_lateness: float = 0.0) -> Calibration:
+def from_samples(samples: Iterable[tuple[float, float]], loop_lateness: float = 0.0,
+                 target_wait: float = 0.0) -> Calibration:
     """The tolerance some (sleep overshoot, round trip) samples give, plus the event loop's worst
-    lateness over the span judged (a stamp that late adds to whatever the other side's noise is)."""
+    lateness over the span judged (a stamp that late adds to whatever the other side's noise is)
+    and the time the implementation waited for a core around it (it acted that much later)."""
     pairs = list(samples)
     overshoot = _percentile([o for o, _ in pairs], 95)
     round_trip = _percentile([r for _, r in pairs], 95)
-    return Calibration(overshoot, round_trip, max(FLOOR, MULTIPLIER * (overshoot + round_trip)) + loop_lateness,
-                       loop_lateness)
+    return Calibration(overshoot, round_trip,
+                       max(FLOOR, MULTIPLIER * (overshoot + round_trip)) + loop_lateness + target_wait,
+                       loop_lateness, target_wait)
 
 
 class Sampler:
@@ -179,6 +186,7 @@ class ToleranceMonitor:
 
     def __init__(self, every: float = SAMPLE_EVERY, keep: int = KEEP) -> None:
         self.loop = LoopLateness()
+        self.target = RunQueueWait()
         self._every = every
         self._sampler = Sampler()
         self._samples: deque[tuple[float, float]] = deque(maxlen=keep)
@@ -195,6 +203,7 @@ class ToleranceMonitor:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(2)
+        self.target.close()
         self._sampler.close()
 
     def _run(self) -> None:
@@ -212,9 +221,11 @@ class ToleranceMonitor:
 
     def over(self, spans: Iterable[tuple[float, float]]) -> Calibration:
         """The tolerance for a check that compares only times taken within these (start, end)
-        spans: the fakes' stamps (a span of one instant) or the harness's own timed exchanges."""
+        spans: the fakes' stamps (a span of one instant) or the harness's own timed exchanges.
+        The implementation's waits for a core count around them as well."""
+        judged = list(spans)
         samples, _ = self._recent()
-        return from_samples(samples, self.loop.over(spans))
+        return from_samples(samples, self.loop.over(judged), self.target.over(judged))
 
     def expected(self) -> Calibration:
         """The tolerance a scenario starting now plans its time scale for: the event loop's

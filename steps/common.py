@@ -29,6 +29,7 @@ from harness.report.recording import (ProbeCall, breaker_check, jitter_check, pr
                                       window_check)
 from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, RETRY_AFTER_SECONDS,
                                  SHUTDOWN, UPSTREAM_TIMEOUT)
+from harness.calibration import ToleranceMonitor
 from harness.schedule import BackoffSchedule, check_jitter
 from harness.timing import Clock, ScenarioTiming
 from harness.report.evidence import Evidence
@@ -71,11 +72,14 @@ def start_state(target_spec: TargetSpec, evidence: Evidence) -> None:
 
 @pytest.fixture
 def sut(target_spec: TargetSpec, sut_context: TargetContext, start_state: None,
-        before_stop_checks: list[Callable[[RunningTarget], None]], evidence: Evidence) -> Iterator[RunningTarget]:
+        before_stop_checks: list[Callable[[RunningTarget], None]], evidence: Evidence,
+        tolerance_monitor: ToleranceMonitor) -> Iterator[RunningTarget]:
     running = make_target(target_spec).start(sut_context)
     evidence.register(f"{running.name} log (last 200 lines)", lambda: running.log_tail(200))
     try:
-        yield running
+        # the checks that compare stamps count the time the machine kept it from acting
+        with tolerance_monitor.target.watching(running.pid):
+            yield running
         for check in before_stop_checks:  # before the harness's own stop, which would hide a leak
             check(running)
     finally:
