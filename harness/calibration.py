@@ -60,14 +60,16 @@ def _percentile(values: list[float], q: float) -> float:
 def from_samples(samples: Iterable[tuple[float, float]], loop_lateness: float = 0.0,
                  target_wait: float = 0.0) -> Calibration:
     """The tolerance some (sleep overshoot, round trip) samples give, plus the event loop's worst
-    lateness over the span judged (a stamp that late adds to whatever the other side's noise is)
-    and the time the implementation waited for a core around it (it acted that much later)."""
+    lateness over the span judged (a stamp that late adds to whatever the other side's noise is).
+
+    `target_wait` is how long the implementation waited for a core around what is judged: it
+    acted that much later. The FLOOR is the guess of such wake-up delays that nothing measured;
+    a measured wait replaces it where it is larger, on top of the harness's own noise."""
     pairs = list(samples)
     overshoot = _percentile([o for o, _ in pairs], 95)
     round_trip = _percentile([r for _, r in pairs], 95)
-    return Calibration(overshoot, round_trip,
-                       max(FLOOR, MULTIPLIER * (overshoot + round_trip)) + loop_lateness + target_wait,
-                       loop_lateness, target_wait)
+    noise = max(FLOOR, MULTIPLIER * (overshoot + round_trip) + target_wait)
+    return Calibration(overshoot, round_trip, noise + loop_lateness, loop_lateness, target_wait)
 
 
 class Sampler:

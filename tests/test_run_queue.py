@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness.calibration import ToleranceMonitor
+from harness.calibration import FLOOR, ToleranceMonitor, from_samples
 from harness.run_queue import NEAR, RunQueueWait, run_queue_wait
 
 pytestmark = pytest.mark.skipif(run_queue_wait(os.getpid()) is None, reason="the kernel reports no run-queue waits")
@@ -76,10 +76,18 @@ def test_a_wait_counts_only_near_a_stamp() -> None:
     assert probe.over([(10.015, 10.015), (12.005, 12.005)]) == pytest.approx(0.050)
 
 
-def test_a_check_of_stamps_counts_the_implementations_wait_in_its_tolerance() -> None:
+def test_a_wait_replaces_the_floor_where_larger_on_top_of_the_harnesss_own_noise() -> None:
+    quiet = [(0.0001, 0.00002)] * 50                   # 0.7 ms of noise: the floor applies
+    assert from_samples(quiet).tolerance == FLOOR
+    assert from_samples(quiet, target_wait=FLOOR / 2).tolerance == FLOOR
+    assert from_samples(quiet, target_wait=FLOOR).tolerance == pytest.approx(FLOOR + 6 * 0.00012)
+    assert from_samples(quiet, 0.010, FLOOR).tolerance == pytest.approx(FLOOR + 6 * 0.00012 + 0.010)
+
+
+def test_a_check_of_stamps_counts_the_implementations_wait() -> None:
     with ToleranceMonitor() as monitor:
-        quiet = monitor.over([(20.0, 20.0)])
         monitor.target.record(19.99, 20.0, 0.030)
-        busy = monitor.over([(20.0, 20.0)])
-    assert busy.target_wait == pytest.approx(0.030)
-    assert busy.tolerance - quiet.tolerance == pytest.approx(0.030, abs=0.005)
+        monitor.target.record(20.0, 20.01, 0.020)
+        judged = monitor.over([(20.0, 20.0)])
+    assert judged.target_wait == pytest.approx(0.050)
+    assert judged.tolerance >= 0.050
