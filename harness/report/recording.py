@@ -134,8 +134,8 @@ def record_breaker_check(history: History, upstream_source: str, request_times: 
 def jitter_check(title: str, verdict: JitterVerdict, *, note: str = "") -> TimedCheck:
     """Two lanes per retry, on one axis of real seconds from the earliest delay the retry's window
     allows: the calls' delays against that window (tolerance included), then their spread
-    against the tolerance, the most a fixed delay's measurement noise may spread them. When the
-    check found no jitter across calls, a spread within the tolerance is drawn red and the one a
+    against two delays' tolerances, the most measurement noise may spread fixed delays. When the
+    check found no jitter across calls, a spread within them is drawn red and the one a
     stall may have spread grey "(excused)"; otherwise a spread beyond it green and one within it
     grey "(chance)". A retry whose window is too narrow to show jitter has a grey spread."""
     lanes: list[Lane] = []
@@ -145,8 +145,8 @@ def jitter_check(title: str, verdict: JitterVerdict, *, note: str = "") -> Timed
         lanes.append(Lane(f"retry {retry.retry}: delays − {start:.3g} s", tuple(d - start for d in retry.delays),
                           (window,)))
         varies = Span(retry.threshold, max(retry.width + retry.threshold, retry.spread),
-                      "spread beyond the tolerance: varies across calls")
-        noise = Span(0.0, retry.threshold, "spread within the tolerance: no variation shown")
+                      "spread beyond two delays' tolerances: varies across calls")
+        noise = Span(0.0, retry.threshold, "spread within two delays' tolerances: no variation shown")
         label, constrained = f"retry {retry.retry}: spread", True
         if not retry.informative:
             label, constrained = f"{label} (narrow)", False
