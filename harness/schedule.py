@@ -312,9 +312,8 @@ class JitterVerdict:
         if self.undecided is not None:
             return f"{windows}; their variation across calls not judged: {self.undecided}"
         return (f"{windows}; the delays before retries {', '.join(map(str, self.varying))} vary across calls by "
-                f"more than two delays' tolerances (up to 2 x {self.tolerance * 1000:.1f} ms; spreads {self.spreads()}; "
-                f"a false failure "
-                f"has a chance of at most {chance(self.false_failure)})")
+                f"more than two delays' tolerances (up to 2 x {self.tolerance * 1000:.1f} ms; "
+                f"spreads {self.spreads()}; a false failure has a chance of at most {chance(self.false_failure)})")
 
 
 DelayClock = Callable[[float, float], Clock]   # the clock of one delay, from the two attempt times it lies between
