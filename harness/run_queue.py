@@ -119,6 +119,23 @@ class RunQueueWait:
         with self._lock:
             self._samples.append((began, ended, waited))
 
+    def typical_since(self, since: float, q: float, near: float = NEAR) -> float:
+        """A quantile `q` of the waits the watched processes showed over any 2 x `near` seconds
+        since `since`: what a check's window around a stamp should expect to absorb."""
+        with self._lock:
+            samples = [sample for sample in self._samples if sample[1] >= since]
+        windows = []
+        total = 0.0
+        first = 0
+        for _, ended, wait in samples:
+            total += wait
+            while samples[first][0] < ended - 2 * near:
+                total -= samples[first][2]
+                first += 1
+            windows.append(total)
+        windows.sort()
+        return windows[min(len(windows) - 1, int(q * len(windows)))] if windows else 0.0
+
     def over(self, spans: Iterable[tuple[float, float]], near: float = NEAR) -> float:
         """The most the watched processes waited for a core around one of these (start, end) spans:
         within `near` seconds of it, on either side (after a stamp the implementation acts on

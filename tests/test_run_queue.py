@@ -91,3 +91,26 @@ def test_a_check_of_stamps_counts_the_implementations_wait() -> None:
         judged = monitor.over([(20.0, 20.0)])
     assert judged.target_wait == pytest.approx(0.050)
     assert judged.tolerance >= 0.050
+
+
+def test_a_scenario_plans_for_the_waits_typical_of_recent_windows() -> None:
+    probe = RunQueueWait()
+    for index in range(100):                    # 10 ms samples: a steady 1 ms each, one burst of 40 ms
+        began = 10.0 + index * 0.01
+        probe.record(began, began + 0.01, 0.040 if index == 50 else 0.001)
+    windows = 2 * NEAR / 0.01                   # samples summed in one window around a stamp
+    assert probe.typical_since(10.0, 0.5) == pytest.approx(0.001 * windows, abs=0.0011)
+    assert probe.typical_since(10.0, 1.0) == pytest.approx(0.040 + 0.001 * (windows - 1), abs=0.0011)
+    assert probe.typical_since(10.6, 1.0) == pytest.approx(0.001 * windows, abs=0.0011)   # the burst is older
+    assert RunQueueWait().typical_since(0.0, 0.99) == 0.0
+
+
+def test_a_busy_implementation_raises_the_tolerance_a_scenario_plans_for() -> None:
+    with ToleranceMonitor() as monitor:
+        quiet = monitor.expected()
+        now = time.monotonic()
+        for index in range(100):
+            monitor.target.record(now - 1 + index * 0.01, now - 1 + (index + 1) * 0.01, 0.005)
+        busy = monitor.expected()
+    assert busy.target_wait == pytest.approx(0.005 * 2 * NEAR / 0.01, abs=0.0051)
+    assert busy.tolerance > quiet.tolerance
