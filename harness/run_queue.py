@@ -129,7 +129,7 @@ class RunQueueWait:
         first = 0
         for _, ended, wait in samples:
             total += wait
-            while samples[first][0] < ended - 2 * near:
+            while samples[first][1] < ended - 2 * near:     # ended before this window began
                 total -= samples[first][2]
                 first += 1
             windows.append(total)

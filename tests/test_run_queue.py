@@ -103,6 +103,12 @@ def test_a_scenario_plans_for_the_waits_typical_of_recent_windows() -> None:
     assert probe.typical_since(10.0, 1.0) == pytest.approx(0.040 + 0.001 * (windows - 1), abs=0.0011)
     assert probe.typical_since(10.6, 1.0) == pytest.approx(0.001 * windows, abs=0.0011)   # the burst is older
     assert RunQueueWait().typical_since(0.0, 0.99) == 0.0
+    late = RunQueueWait()                       # a sample taken late spans more than a window
+    late.record(10.0, 10.5, 0.200)
+    late.record(10.5, 10.51, 0.001)
+    assert late.typical_since(10.0, 1.0) == pytest.approx(0.201)
+    late.record(10.51, 11.0, 0.300)             # the last one too
+    assert late.typical_since(10.0, 1.0) == pytest.approx(0.300)
 
 
 def test_a_busy_implementation_raises_the_tolerance_a_scenario_plans_for() -> None:
