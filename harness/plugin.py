@@ -39,6 +39,8 @@ DEFAULT_TARGETS = {profile: PROJECT_ROOT / "targets" / f"reference-{profile}.tom
 CATALOGUE_KEY = pytest.StashKey[Catalogue]()
 TARGETS_KEY = pytest.StashKey[dict[str, list[TargetSpec]]]()
 RESOLUTIONS_KEY = pytest.StashKey[list[Resolution]]()
+CHOSEN_SCALE_KEY = pytest.StashKey[float]()   # the scale the timing fixture chose (not a url target's, not @slow's)
+RERUN_SCALE_KEY = pytest.StashKey[float]()    # the least scale a second run must choose (harness.rerun)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -280,8 +282,9 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
 
     The scale is 1 for @slow scenarios; otherwise the target's (its coarse scale for scenarios
     that sit through whole retry cycles, cooldowns and timeouts), raised where the finest timed
-    check among the scenario's steps could not decide at the tolerance measured now. A running
-    (url) target keeps the scale it was started with, so there a check may turn out undecidable.
+    check among the scenario's steps could not decide at the tolerance measured now (or to the
+    scale a check of its first run asked for: harness.rerun). A running (url) target keeps the
+    scale it was started with, so there a check may turn out undecidable.
     The harness's clients wait for an answer as long as the clauses allow one call at that scale."""
     node = request.node
 
@@ -300,6 +303,7 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
         base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
         scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
                              tolerance_monitor.expected().tolerance)
+        scale = node.stash[CHOSEN_SCALE_KEY] = max(scale, node.stash.get(RERUN_SCALE_KEY, 0.0))
     node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
     span = node.stash[JUDGED_SPAN_KEY] = JudgedSpan(time.monotonic())
     scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current(since=span.start).tolerance, used,

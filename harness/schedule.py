@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from harness.timing import Clock, Window, round_up_scale
+from harness.timing import Clock, Window, needs_scale
 
 
 @dataclass(frozen=True)
@@ -380,7 +380,6 @@ def _undecided_reason(schedule: BackoffSchedule, clock: Clock, calls: int, bound
     more = calls_needed(schedule, clock.scale, clock.tolerance, target)
     return (f"with {calls} call(s) at time scale {clock.scale:g} and the measured {clock.tolerance * 1000:.1f} ms "
             f"tolerance, a truly jittered implementation would show no variation with a chance of up to "
-            f"{chance(bound)}, more than the {chance(target)} allowed; it needs "
-            + (f"time scale {round_up_scale(scale):g} or more with {calls} calls" if math.isfinite(scale)
-               else "at least 2 calls")
+            f"{chance(bound)}, more than the {chance(target)} allowed; "
+            + (f"{needs_scale(scale)} with {calls} calls" if math.isfinite(scale) else "it needs at least 2 calls")
             + (f", or {more} calls at time scale {clock.scale:g}" if more is not None and more != calls else ""))

@@ -15,6 +15,7 @@ would decide.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -133,7 +134,27 @@ def undecidable_reason(clock: Clock, resolution: Resolution) -> str:
     needed = resolution.needed_scale(clock.tolerance)
     return (f"{resolution.what} cannot be decided at time scale {clock.scale:g} with the measured "
             f"{clock.tolerance * 1000:.1f} ms tolerance ({clock.widening:.3g} spec s on each side of a window); "
-            f"it needs time scale {round_up_scale(needed):g} or more")
+            + needs_scale(needed))
+
+
+def needs_scale(scale: float) -> str:
+    """How an undecided check names the time scale it would decide at (`needed_scale_in` reads it back)."""
+    return f"it needs time scale {round_up_scale(scale):g} or more"
+
+
+_NEEDS_SCALE = re.compile(r"it needs time scale (\S+) or more")
+
+
+def needed_scale_in(message: str) -> float | None:
+    """The time scale an undecided check's message says it needs, if it names one (a check undecided
+    for another reason, such as a log it cannot see, names none: no scale decides it)."""
+    found = _NEEDS_SCALE.search(message)
+    if found is None:
+        return None
+    try:
+        return float(found.group(1))
+    except ValueError:
+        return None
 
 
 def round_up_scale(scale: float) -> float:
