@@ -6,7 +6,7 @@ from pytest_bdd import given, parsers
 
 from fault_injection.gpu.journal import workers_started
 from harness.probes import listening_ports, process_remains
-from harness.resolutions import SHUTDOWN
+from harness.resolutions import CLEANUP
 from harness.rigs.hive import HiveRig
 from harness.spec_values import TIMEOUTS
 from harness.timing import ScenarioTiming
@@ -115,9 +115,11 @@ def then_no_start(hive_rig: HiveRig) -> None:
     assert not starts, f"{len(starts)} worker(s) started: {[s.get('argv') for s in starts]}"
 
 
-@timed_then(parsers.parse("no worker process is left"), SHUTDOWN)
+@timed_then(parsers.parse("no worker process is left"), CLEANUP)
 def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
-    """Every process the worker journal says started (by its pid: a zombie nothing reaped is not gone)."""
+    """Every process the worker journal says started (by its pid: a zombie nothing reaped is not gone).
+    Stopping workers is the cleanup's work (a signal, an exit, a reaping), not a service's whole
+    shutdown: where the hive shuts down, its own exit check asks for that scale."""
     clock = timing.clock()
     starts = workers_started(hive_rig.gpu.journal())
     ports = {int(s.get("port")) for s in starts if s.get("port") is not None}
@@ -129,4 +131,4 @@ def then_no_worker_left(hive_rig: HiveRig, timing: ScenarioTiming) -> None:
 
     wait_until(lambda: not left(), timeout=clock.deadline(TIMEOUTS.cleanup),
                what="every worker process to be gone and its port free", describe=left)
-    decided(clock, SHUTDOWN)
+    decided(clock, CLEANUP)

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psutil
@@ -24,6 +24,7 @@ from harness.ports import PortLease, lease_port
 from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
 from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
+from harness.targets.forked import ForkServerError, ServerKey, fork_server
 from harness.targets.logs import log_tail, log_text
 from harness.targets.render import render
 from harness.targets.spec import TargetSpec
@@ -33,7 +34,8 @@ STOP_GRACE = 5.0
 
 
 def exited_within(pid: int, timeout: float) -> bool:
-    """Block until process `pid` (a child of ours) exits or `timeout` passes, without reaping it."""
+    """Block until process `pid` (a child of ours, or a forked target not yet reaped) exits or
+    `timeout` passes, without reaping it."""
     try:
         handle = os.pidfd_open(pid)
     except OSError:   # already reaped, or a kernel without pidfds: the caller's wait decides
@@ -98,7 +100,7 @@ class ProcessTarget:
         except BaseException:
             lease.release()
             raise
-        return RunningProcess(spec, context, root, temp_dir, lease, marker, Launch(command, env, cwd))
+        return RunningProcess(spec, context, root, temp_dir, lease, marker, Launch(command, env, cwd, section.preload))
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,31 @@ class Launch:
     command: list[str]
     env: dict[str, str]
     cwd: str | None
+    preload: tuple[str, ...] = ()   # fork `command` (`python -m MODULE ...`) from a server with these imported
+
+    def start(self, log_path: Path) -> ChildProcess:
+        if self.preload:
+            server = fork_server(ServerKey(self.command[0], self.cwd, self.preload))
+            return server.start(self.command[2], self.command[3:], self.env, self.cwd, log_path)
+        with log_path.open("wb") as log:
+            # A new session keeps the terminal's Ctrl-C away from it: the harness stops it itself.
+            return subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    env=self.env, cwd=self.cwd, start_new_session=True)
+
+
+class ChildProcess(Protocol):
+    """What the harness uses of a started target: `subprocess.Popen`, or a forked target's handle."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
 
 
 class RunningProcess:
@@ -118,7 +145,7 @@ class RunningProcess:
         self.base_url = f"http://127.0.0.1:{lease.port}"
         self.log_path = root / "target.log"
         self._temp_dir, self._marker = temp_dir, marker
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: ChildProcess | None = None
         self.exit_code: int | None = None
         self.killed_pids: list[int] = []
 
@@ -139,14 +166,14 @@ class RunningProcess:
             self.context.recorder.record(kind, f"target:{self.name}", **data)
 
     def launch(self) -> None:
-        command, env, cwd = self._launch.command, self._launch.env, self._launch.cwd
-        with self.log_path.open("wb") as log:
-            try:
-                # A new session keeps the terminal's Ctrl-C away from it: the harness stops it itself.
-                self._popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                               env=env, cwd=cwd, start_new_session=True)
-            except OSError as exc:
-                raise TargetStartError(self.name, f"cannot run {command[0]!r}: {exc.strerror}") from None
+        command = self._launch.command
+        try:
+            self._popen = self._launch.start(self.log_path)
+        except OSError as exc:
+            raise TargetStartError(self.name, f"cannot run {command[0]!r}: {exc.strerror}") from None
+        except ForkServerError as exc:
+            raise TargetStartError(self.name, f"cannot fork it from a server importing "
+                                              f"{', '.join(self._launch.preload)}: {exc}") from None
         self._record(EventKind.PROCESS_START, pid=self._popen.pid, argv=command)
 
     def is_running(self) -> bool:

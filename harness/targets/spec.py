@@ -35,7 +35,7 @@ TOP_KEYS = {"name", "profile", "kind", "version", "time_scale", "coarse_time_sca
             "description", "process", "docker", "url", "config", "readiness", "health", "metrics", "cli"}
 CLI_OPERATIONS = ("spawn", "infer", "stop", "list", "download")
 SECTION_KEYS = {
-    "process": {"command", "env", "cwd"},
+    "process": {"command", "env", "cwd", "preload"},
     "docker": {"image", "command", "entrypoint", "env", "user"},
     "url": {"base_url", "token", "providers", "reset", "log_file"},
     "config": {"file", "template", "template_file"},
@@ -52,6 +52,9 @@ class ProcessSection:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    # modules a fork server imports once, to fork each start of a `python -m MODULE` command from
+    # (harness/targets/forked.py); empty: every start runs the command anew
+    preload: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -297,8 +300,12 @@ def _process(check: _Checker, raw: Mapping[str, Any]) -> ProcessSection:
     command = check.strings(table, "command", "process.")
     if not command:
         raise check.fail("process.command", "must be a non-empty list, e.g. [\"{{ python }}\", \"-m\", \"mygw\"]")
+    preload = check.strings(table, "preload", "process.") if "preload" in table else ()
+    if preload and (len(command) < 3 or command[1] != "-m"):
+        raise check.fail("process.preload", "needs a command that runs a module with the interpreter it forks from, "
+                                            "e.g. [\"{{ python }}\", \"-m\", \"mygw\", ...]")
     return ProcessSection(command, _env(check, table, "process."),
-                          check.get(table, "cwd", str, "process.", default=None))
+                          check.get(table, "cwd", str, "process.", default=None), preload)
 
 
 def _env(check: _Checker, table: Mapping[str, Any], prefix: str) -> Mapping[str, str]:
