@@ -440,6 +440,29 @@ def when_send_concurrently(sut: RunningTarget, api_token: str, count: int, own: 
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
 
 
+@when(parsers.re(r'(?P<count>\d+) clients send chat completion requests, each with its own message, each once '
+                 r'provider "(?P<name>[^"]+)" has seen the one before$'), converters={"count": int},
+      target_fixture="exchanges")
+def when_send_in_turn(sut: RunningTarget, api_token: str, gateway_rig: GatewayRig, count: int, name: str,
+                      timing: ScenarioTiming) -> list[Exchange]:
+    """Calls that overlap without arriving as one burst: ten new requests at once kept the
+    reference's event loop busy long enough to delay the first calls' retries by 25 ms, a delay
+    no clause allows and no tolerance measures. Each call goes once the provider has its first
+    attempt (a few real milliseconds apart)."""
+    fake = gateway_rig.provider(name).fake
+
+    def seen(n: int) -> bool:   # the end of its message as JSON: "client 1" is not "client 10"
+        return any(f'client {n}"' in json.dumps(r.json) for r in fake.requests)
+
+    flights = []
+    for n in range(1, count + 1):
+        body = chat_body(content=f"Say hello, client {n}")
+        flights.append(in_background(partial(send, "POST", _url(sut), json_body=body, headers=bearer(api_token))))
+        wait_until(partial(seen, n), timeout=timing.clock().patience(TIMEOUTS.request),
+                   what=f"provider {name} to see call {n}")
+    return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request)) for flight in flights]
+
+
 @then(parsers.parse('the error details say provider is "{name}" and upstream_status is {status:d}'))
 def then_details_provider(exchange: Exchange, name: str, status: int) -> None:
     details = error_details(exchange)

@@ -131,6 +131,26 @@ def when_download_together(sut: RunningTarget, api_token: str, stem: str, first:
     return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request + HIVE_RETRY_CYCLE)) for flight in flights]
 
 
+@when(parsers.re(r'clients download models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)", each once '
+                 r'the hub has seen the one before$'), converters={"first": int, "last": int},
+      target_fixture="exchanges")
+def when_download_in_turn(sut: RunningTarget, api_token: str, hive_rig: HiveRig, stem: str, first: int, last: int,
+                          timing: ScenarioTiming) -> list[Exchange]:
+    """Downloads that overlap without arriving as one burst (a burst of new requests delays the
+    retries of the first ones by the time the implementation takes to take in the rest): each
+    starts once the hub has its model's first metadata request."""
+    def seen(path: str) -> bool:
+        return any(r.path == path for r in hive_rig.hub.requests)
+
+    flights = []
+    for n in range(first, last + 1):
+        flights.append(in_background(partial(_download, sut, api_token, f"{stem}-{n}")))
+        path = f"/api/models/{stem}-{n}"   # its metadata request (harness/fakes/hub.py)
+        wait_until(partial(seen, path), timeout=timing.clock().patience(TIMEOUTS.request),
+                   what=f"the hub to see {path}")
+    return [flight.wait(timeout=timing.clock().patience(TIMEOUTS.request + HIVE_RETRY_CYCLE)) for flight in flights]
+
+
 @when(parsers.re(r'clients download models "(?P<stem>[^"]+)-(?P<first>\d+)" to "(?P=stem)-(?P<last>\d+)" at the same '
                  r'time, then "(?P=stem)-(?P<after>\d+)"$'), converters={"first": int, "last": int, "after": int},
       target_fixture="exchanges")
