@@ -16,6 +16,7 @@ from reference.gateway.config import ProviderConfig, Timeouts
 from reference.gateway.wire import WIRES
 from reference.gateway.wire.base import MalformedStream, Wire, read_sse
 from reference.gateway.wire.events import ChatRequest, Event, Finish, ProviderStreamError, Transcript
+from reference.common.tls import UPSTREAM_TLS
 
 CANNOT_STREAM_MARKERS = ("cannot use tools with stream", "streaming is not supported", "stream not supported")
 
@@ -132,4 +133,5 @@ class UpstreamCall:
 
 def upstream_client() -> httpx.AsyncClient:
     """Shared by all attempts; no keep-alive, so each attempt's connection closes with it."""
-    return httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+    return httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False,
+                             verify=UPSTREAM_TLS)

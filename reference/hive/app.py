@@ -41,6 +41,7 @@ from reference.hive.models import ModelStore
 from reference.hive.validation import InferenceRequest
 from reference.hive.retry import RetryPolicy
 from reference.hive.workers import Worker
+from reference.common.tls import UPSTREAM_TLS
 
 log = logging.getLogger("reference.hive")
 VERSION = "0.1.0"
@@ -69,7 +70,8 @@ class Hive:
                                config.timeouts.ready, f"http://127.0.0.1:{port}/v1/workers/ready",
                                parts.gpu_fallback)
         # No keep-alive: closing a worker request closes its connection, which is how a worker is told.
-        self.client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+        self.client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False,
+                                        verify=UPSTREAM_TLS)
 
     def _hub(self, policy: RetryPolicy) -> Hub:
         config = self.config

@@ -47,6 +47,7 @@ from reference.hive.startup import unusable_device
 from reference.hive.validation import (ModelRef, SpawnRequest, Validator, invalid,
                                        parse_model_ref)
 from reference.hive.workers import Supervisor, Worker, free_port
+from reference.common.tls import UPSTREAM_TLS
 
 log = logging.getLogger("reference.hive.broken")
 
@@ -182,7 +183,7 @@ class KeepsHubConnections(Hub):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client = httpx.AsyncClient(trust_env=False)
+        self._client = httpx.AsyncClient(trust_env=False, verify=UPSTREAM_TLS)
 
 
 class PartialInModelsDir(Hub):

@@ -25,6 +25,7 @@ from reference.hive.classify import Classifier, Verdict
 from reference.hive.codes import DOWNLOAD_FAILED, MODEL_NOT_FOUND, hive_error
 from reference.hive.retry import RetryPolicy
 from reference.hive.validation import ModelRef
+from reference.common.tls import UPSTREAM_TLS
 
 log = logging.getLogger("reference.hive.hub")
 T = TypeVar("T")
@@ -73,7 +74,8 @@ class Hub:
         self.clock, self.temp_dir, self.keep_partial = clock, temp_dir, keep_partial
         self._timeout = httpx.Timeout(clock.real(attempt_timeout))
         # No keep-alive: every attempt is its own connection, visible to the proxy and the fake hub.
-        self._client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False)
+        self._client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), trust_env=False,
+                                         verify=UPSTREAM_TLS)
 
     async def close(self) -> None:
         await self._client.aclose()
