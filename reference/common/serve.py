@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
+from typing import NoReturn
 
 import uvicorn
 from starlette.types import ASGIApp
+
+
+def exit_promptly(code: int) -> NoReturn:
+    """Exit once the service has stopped (its workers gone, its files removed, its sockets closed):
+    the interpreter's teardown of every module it imported, about 70 ms of CPU, would only delay
+    the exit its supervisor waits for. The logs are flushed first; nothing else runs at exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def configure_logging(name: str) -> None:

@@ -20,7 +20,7 @@ import uvicorn
 
 from reference.common.cli import base_parser, read_config
 from reference.common.clock import ScaledClock
-from reference.common.serve import PromptServer, configure_logging
+from reference.common.serve import PromptServer, configure_logging, exit_promptly
 from reference.hive.app import Hive, build_app
 from reference.hive.components import Components
 from reference.hive import DEFECT_ENV
@@ -101,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_promptly(main())
