@@ -49,7 +49,11 @@ def modules(tmp_path: Path) -> Path:
 def server(modules: Path) -> Iterator[ForkServer]:
     started = ForkServer(ServerKey(sys.executable, str(modules), ("probe_deps",)))
     yield started
-    started.close()
+    left = psutil.Process(started._popen.pid).children()   # a failed test's targets, forked by it
+    for process in left:
+        process.kill()
+    started.close()   # the server exits, so its killed children are reaped
+    psutil.wait_procs(left, timeout=10)
 
 
 def report_of(path: Path) -> dict[str, object]:
