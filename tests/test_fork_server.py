@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import os
 import signal
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -169,3 +170,10 @@ def test_a_preloaded_target_that_exits_at_start_fails_fast_with_its_log_tail(tmp
         make_target(load_target_file(path)).start(TargetContext(time_scale=0.05, token="t"))
     assert "exited with code 1" in str(caught.value)
     assert "ValueError" in caught.value.log_tail
+
+
+def test_an_interpreter_that_cannot_run_is_reported_and_leaves_no_directory(modules: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("faultline-fork-server-*"))
+    with pytest.raises(ForkServerError, match="cannot run '/no/such/python'"):
+        ForkServer(ServerKey("/no/such/python", str(modules), ("probe_deps",)))
+    assert set(Path(tempfile.gettempdir()).glob("faultline-fork-server-*")) == before

@@ -66,7 +66,7 @@ def become_target(start: dict[str, Any], control: tuple[int, int]) -> None:
     os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     os.chdir(start["cwd"])
     os.environ.clear()
     os.environ.update(start["env"])

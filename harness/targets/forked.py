@@ -12,10 +12,12 @@ import atexit
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +58,7 @@ class ForkServer:
                     pass_fds=(request_read, reply_write))
         except OSError as exc:
             self._close_pipes()
+            shutil.rmtree(self._dir, ignore_errors=True)
             raise ForkServerError(f"cannot run {key.interpreter!r}: {exc.strerror}") from None
         finally:
             os.close(request_read)
@@ -112,10 +115,8 @@ class ForkServer:
 
     def _close_pipes(self) -> None:
         for fd in (self._request_fd, self._reply_fd):
-            try:
+            with suppress(OSError):   # closed already
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class ForkedProcess:
