@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -24,6 +25,7 @@ from harness.history import History
 from harness.patience import CALL_BOUND, patience
 from harness.judgement import why_not_applicable
 from harness.portal import BackgroundLoop
+from harness.quiet import wait_for_quiet
 from harness.stop_signals import install_stop_handlers
 from harness.report.evidence import HISTORY_KEY, Evidence, history_text
 from harness.report.recorder import VerdictRecorder
@@ -39,8 +41,15 @@ DEFAULT_TARGETS = {profile: PROJECT_ROOT / "targets" / f"reference-{profile}.tom
 CATALOGUE_KEY = pytest.StashKey[Catalogue]()
 TARGETS_KEY = pytest.StashKey[dict[str, list[TargetSpec]]]()
 RESOLUTIONS_KEY = pytest.StashKey[list[Resolution]]()
-CHOSEN_SCALE_KEY = pytest.StashKey[float]()   # the scale the timing fixture chose (not a url target's, not @slow's)
+CHOSEN_SCALE_KEY = pytest.StashKey["ChosenScale"]()   # the scale the timing fixture chose
 RERUN_SCALE_KEY = pytest.StashKey[float]()    # the least scale a second run must choose (harness.rerun)
+RERUN_PROPERTY = "rerun"                      # why a scenario's result is its second run's (harness.rerun)
+
+
+@dataclass(frozen=True)
+class ChosenScale:
+    scale: float
+    ceiling: float   # the most it could be: real time, or the scale itself where it is fixed (url target, @slow)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -284,7 +293,8 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
     that sit through whole retry cycles, cooldowns and timeouts), raised where the finest timed
     check among the scenario's steps could not decide at the tolerance measured now (or to the
     scale a check of its first run asked for: harness.rerun). A running (url) target keeps the
-    scale it was started with, so there a check may turn out undecidable.
+    scale it was started with, so there a check may turn out undecidable. A second run first
+    waits, for a bounded time, for a machine quiet enough for its checks (harness.quiet).
     The harness's clients wait for an answer as long as the clauses allow one call at that scale."""
     node = request.node
 
@@ -294,16 +304,20 @@ def timing(request: pytest.FixtureRequest, target_spec: TargetSpec,
         if log is not None:   # the check being run judges with it
             log.tolerance = tolerance
 
+    resolutions = node.stash.get(RESOLUTIONS_KEY, [])
     if target_spec.url is not None:
-        scale = target_spec.time_scale
+        scale = ceiling = target_spec.time_scale
     elif node.get_closest_marker("slow"):
-        scale = 1.0
+        scale = ceiling = 1.0
     else:
         factor: float = request.config.getoption("time_factor")
         base = target_spec.coarse_time_scale if node.get_closest_marker(COARSE_TIMING) else target_spec.time_scale
-        scale = choose_scale(min(1.0, base * factor), node.stash.get(RESOLUTIONS_KEY, []),
-                             tolerance_monitor.expected().tolerance)
-        scale = node.stash[CHOSEN_SCALE_KEY] = max(scale, node.stash.get(RERUN_SCALE_KEY, 0.0))
+        scale = choose_scale(min(1.0, base * factor), resolutions, tolerance_monitor.expected().tolerance)
+        scale, ceiling = max(scale, node.stash.get(RERUN_SCALE_KEY, 0.0)), 1.0
+    node.stash[CHOSEN_SCALE_KEY] = ChosenScale(scale, ceiling)
+    if RERUN_SCALE_KEY in node.stash:
+        quiet = wait_for_quiet(lambda: tolerance_monitor.expected().tolerance, scale, resolutions).describe()
+        node.user_properties[:] = [(k, f"{v}; {quiet}" if k == RERUN_PROPERTY else v) for k, v in node.user_properties]
     node.user_properties.append((SCALE_PROPERTY, f"{scale:.6f}"))
     span = node.stash[JUDGED_SPAN_KEY] = JudgedSpan(time.monotonic())
     scenario = ScenarioTiming(scale, lambda: tolerance_monitor.current(since=span.start).tolerance, used,

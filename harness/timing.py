@@ -167,6 +167,12 @@ def round_up_scale(scale: float) -> float:
     return float(math.ceil(scale / unit - 1e-9) * unit)
 
 
+def decides_at(scale: float, resolutions: Iterable[Resolution], tolerance: float) -> bool:
+    """Whether every one of these checks can decide at `scale` with `tolerance`, with the
+    planning margin (the machine may get busier before they judge)."""
+    return all(r.needed_scale(tolerance * SCALE_MARGIN) <= scale for r in resolutions)
+
+
 def choose_scale(base: float, resolutions: Iterable[Resolution], tolerance: float) -> float:
     """The scenario's time scale: `base` (the target's), raised to where its finest check can
     decide at the current tolerance (with a margin: the machine may get busier before the check

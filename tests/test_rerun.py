@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.plugin import PROJECT_ROOT
+from harness.plugin import PROJECT_ROOT, ChosenScale
 from harness.rerun import scale_to_rerun
+from harness.quiet import wait_for_quiet
 from harness.timing import Clock, Distinction, needed_scale_in, undecidable_reason
 
 pytest_plugins = ["pytester"]
@@ -84,7 +85,29 @@ def test_an_undecided_scenario_runs_again_at_the_scale_its_check_named(pytester:
     assert properties["rerun"].startswith(f"run again at time scale {runs[1]:g}: at {runs[0]:g}, ")
     assert "it needs time scale 0.3 or more" in properties["rerun"]
     records = json.loads((pytester.path / "reports" / "records-reference-gateway.json").read_text())
-    assert records[0]["evidence"] == {"run again at a coarser time scale": properties["rerun"]}
+    assert records[0]["evidence"] == {"run again": properties["rerun"]}
+
+
+def test_a_scenario_whose_scale_cannot_rise_runs_again_at_its_scale_once_quiet(pytester: pytest.Pytester) -> None:
+    result, runs, properties = run_demo(pytester, 1.5, "decides")
+    result.assert_outcomes(skipped=1)                 # not even real time decides this demo check
+    assert len(runs) == 2 and runs[0] < 1.0 and runs[1] == 1.0, runs
+    assert properties["rerun"].startswith(f"run again at time scale 1: at {runs[0]:g}, ")
+    assert "when the machine was quiet enough" in properties["rerun"]
+
+
+def test_a_second_run_waits_until_the_machine_is_quiet_enough_for_its_checks() -> None:
+    gap = [Distinction(0.3, "a 10 % difference of a 3 s gap")]   # decides at scale 1 up to 75 ms expected
+    readings = iter([0.3, 0.2, 0.05])
+    quiet = wait_for_quiet(lambda: next(readings), 1.0, gap)
+    assert quiet.quiet and quiet.tolerance == 0.05 and quiet.seconds >= 0.4
+    assert "when the machine was quiet enough (expected tolerance 50.0 ms)" in quiet.describe()
+
+
+def test_a_second_run_waits_no_longer_than_its_patience() -> None:
+    busy = wait_for_quiet(lambda: 0.3, 1.0, [Distinction(0.3, "a gap")], patience=0.5)
+    assert not busy.quiet and 0.5 <= busy.seconds < 1.5
+    assert "when the machine was still too busy (expected tolerance 300.0 ms)" in busy.describe()
 
 
 def test_a_failure_is_never_run_again(pytester: pytest.Pytester) -> None:
@@ -99,13 +122,15 @@ def test_a_check_no_scale_decides_is_not_run_again(pytester: pytest.Pytester) ->
     assert len(runs) == 1 and "rerun" not in properties
 
 
-def test_a_scenario_is_run_again_only_for_a_scale_it_can_have() -> None:
-    assert scale_to_rerun(0.1, ["a: it needs time scale 0.2 or more"]) == 0.4            # with the planning margin
-    assert scale_to_rerun(0.1, ["a: it needs time scale 0.7 or more"]) == 1.0            # never above real time
-    assert scale_to_rerun(0.1, ["a: it needs time scale 1.1 or more"]) is None           # not even real time decides
-    assert scale_to_rerun(1.0, ["a: it needs time scale 0.9 or more"]) is None           # it ran there already
-    assert scale_to_rerun(0.1, ["a: it needs time scale 0.2 or more", "b: log not visible"]) is None
-    assert scale_to_rerun(0.1, []) is None
+def test_a_scenario_is_run_again_at_a_scale_it_can_have() -> None:
+    planned, fixed = ChosenScale(0.1, 1.0), ChosenScale(1.0, 1.0)
+    assert scale_to_rerun(planned, ["a: it needs time scale 0.2 or more"]) == 0.4            # with the planning margin
+    assert scale_to_rerun(planned, ["a: it needs time scale 0.7 or more"]) == 1.0            # never above real time
+    assert scale_to_rerun(planned, ["a: it needs time scale 1.1 or more"]) == 1.0            # real time, once quiet
+    assert scale_to_rerun(fixed, ["a: it needs time scale 1.2 or more"]) == 1.0              # its own, once quiet
+    assert scale_to_rerun(ChosenScale(0.1, 0.1), ["a: it needs time scale 0.2 or more"]) == 0.1   # a url target's
+    assert scale_to_rerun(planned, ["a: it needs time scale 0.2 or more", "b: log not visible"]) is None
+    assert scale_to_rerun(planned, []) is None
 
 
 def test_the_scale_an_undecided_check_names_is_read_back_from_its_message() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness.check_plugin import CHECK_LOG_KEY
-from harness.rerun import RERUN_PROPERTY
+from harness.plugin import RERUN_PROPERTY
 from harness.report.allure_labels import attach_evidence, label_scenario
 from harness.report.evidence import EVIDENCE_KEY, HISTORY_KEY, Evidence
 from harness.report.recorder import PAYLOAD_ATTRIBUTE
@@ -66,7 +66,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             attach_evidence(texts)
     rerun = dict(item.user_properties).get(RERUN_PROPERTY)
     if report.when == "call" and rerun:   # why this is the scenario's second run
-        payload["evidence"] = {**payload.get("evidence", {}), "run again at a coarser time scale": str(rerun)}
+        payload["evidence"] = {**payload.get("evidence", {}), "run again": str(rerun)}
     if payload:
         setattr(report, PAYLOAD_ATTRIBUTE, payload)
     return report
