@@ -23,6 +23,7 @@ class Scenario:
     seconds: float
     outcome: str            # passed, failed, skipped
     message: str = ""
+    rerun: str = ""         # why its result is a second run's (harness.rerun), if it is
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class SuiteRun:
     @property
     def failures(self) -> list[Scenario]:
         return [s for s in self.scenarios.values() if s.outcome == "failed"]
+
+    @property
+    def reruns(self) -> list[Scenario]:
+        return [s for s in self.scenarios.values() if s.rerun]
 
     @property
     def unverified(self) -> list[str]:
@@ -79,5 +84,6 @@ def read_junit(path: Path) -> dict[str, Scenario]:
             outcome, message = "skipped", ""
         else:
             outcome, message = "passed", ""
-        scenarios[name] = Scenario(name, float(case.get("time", 0)), outcome, message)
+        rerun = next((p.get("value", "") for p in case.iter("property") if p.get("name") == "rerun"), "")
+        scenarios[name] = Scenario(name, float(case.get("time", 0)), outcome, message, rerun)
     return scenarios

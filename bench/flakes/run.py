@@ -58,21 +58,23 @@ def main() -> int:
             rows.append((number, hog, run))
             ran = sum(1 for s in run.scenarios.values() if s.outcome != "skipped")
             print(f"run {number:2d}{' (CPU hog)' if hog else '          '}: {run.wall:6.1f} s, {ran} scenarios, "
-                  f"exit {run.returncode}, {len(run.failures)} failed", flush=True)
+                  f"exit {run.returncode}, {len(run.failures)} failed, {len(run.reruns)} run again", flush=True)
             for failure in run.failures:
                 print(f"    FAILED {failure.name}: {failure.message}", flush=True)
             for clause in run.unverified:
                 print(f"    NOT VERIFIED {clause}", flush=True)
     failed_runs = [r for r in rows if r[2].returncode != 0 or r[2].failures or r[2].unverified]
     lines = [f"# Flakes: {len(failed_runs)} of {len(rows)} full runs failed ({args.hog_runs} with a CPU hog)", "",
-             f"machine: {os.cpu_count()} cores", "", "| run | CPU hog | wall (s) | scenarios | exit | failures |",
-             "|---|---|---|---|---|---|"]
+             f"machine: {os.cpu_count()} cores", "",
+             "| run | CPU hog | wall (s) | scenarios | exit | failures | run again |",
+             "|---|---|---|---|---|---|---|"]
     for number, hog, run in rows:
         ran = sum(1 for s in run.scenarios.values() if s.outcome != "skipped")
         failures = "<br>".join([f"{f.name}: {f.message}" for f in run.failures]
                                + [f"not verified: {c}" for c in run.unverified])
+        again = "<br>".join(f"{s.name}: {s.rerun}" for s in run.reruns)
         lines.append(f"| {number} | {'yes' if hog else 'no'} | {run.wall:.1f} | {ran} | {run.returncode} "
-                     f"| {failures} |")
+                     f"| {failures} | {again} |")
     out = PROJECT_ROOT / "reports" / "flakes.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -6,7 +6,8 @@ must run, and how close the run comes to its longest scenario.
 Each run is `faultline run --slow` against copies of the reference target files with every
 time scale at 1 (faultline picks its workers, unless --workers says). Prints, per run, the wall
 time, the longest scenario, the sum of all scenarios, the ratios wall / longest and wall / sum,
-the peak timing tolerance the checks used, and every failure or unverified clause; writes
+the peak timing tolerance the checks used, every failure or unverified clause, and each scenario
+that ran again (harness.rerun) and why; writes
 reports/bench-realtime.json. The runs share one reports directory, so each after the first
 starts its scenarios longest first from what the previous one measured. Exit 1 when any run
 was not conformant.
@@ -53,7 +54,8 @@ def figures(run: SuiteRun) -> dict[str, object]:
             "verdicts": {v["implementation"]["name"]: v["verdict"] for v in run.verdicts},
             "exit": run.returncode,
             "failures": [f"{f.name}: {f.message}" for f in run.failures]
-            + [f"not verified: {c}" for c in run.unverified]}
+            + [f"not verified: {c}" for c in run.unverified],
+            "run_again": [f"{s.name}: {s.rerun}" for s in run.reruns]}
 
 
 def main() -> int:
@@ -74,9 +76,10 @@ def main() -> int:
             print(f"run {number}: wall {row['wall_seconds']} s, longest {row['longest_scenario_seconds']} s, "
                   f"sum {row['sum_of_scenarios_seconds']} s ({row['scenarios']} scenarios), "
                   f"wall/longest {row['wall_over_longest']}, wall/sum {row['wall_over_sum']}, "
-                  f"peak tolerance {row['peak_tolerance_ms']} ms, verdicts {row['verdicts']}", flush=True)
-            for failure in row["failures"]:  # type: ignore[attr-defined]
-                print(f"    {failure}", flush=True)
+                  f"peak tolerance {row['peak_tolerance_ms']} ms, {len(run.reruns)} run again, "
+                  f"verdicts {row['verdicts']}", flush=True)
+            for line in [*row["failures"], *row["run_again"]]:  # type: ignore[misc]
+                print(f"    {line}", flush=True)
     out = PROJECT_ROOT / "reports" / "bench-realtime.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"runs": rows}, indent=2) + "\n")
