@@ -25,6 +25,7 @@ from harness.checks import NOT_VERIFIED
 from harness.plugin import CHOSEN_SCALE_KEY, RERUN_PROPERTY, RERUN_SCALE_KEY, ChosenScale
 from harness.timing import SCALE_MARGIN, needed_scale_in, round_up_scale
 
+
 def scale_to_rerun(ran: ChosenScale, undecided: list[str]) -> float | None:
     """The scale to run again at, given the messages of the undecided checks of a run at
     `ran.scale` that failed nothing, or None when some of them no scale would decide."""
