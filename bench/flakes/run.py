@@ -5,14 +5,15 @@
 Runs `faultline run` against both references `--runs` times in a row, with the workers it chooses
 by itself (as `make conformance` does); the last `--hog-runs` of them with a busy-looping process
 pinned to one core (another program competing for the 2-core machine, as on a shared CI runner).
-Prints every failure with its scenario and message, and writes reports/flakes.md. Exit 1 when any
-run failed.
+Prints every failure with its scenario and message, and writes reports/flakes.md; a failed run's
+reports are kept in reports/flakes/run-N. Exit 1 when any run failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,15 @@ def cpu_hog(active: bool) -> Iterator[None]:
         hog.wait()
 
 
+def keep_reports(run: SuiteRun, number: int) -> Path:
+    """A failed run's reports, kept where the run's temporary directory is not: a flake is
+    understood from its evidence, and the next failing run may be days away."""
+    kept = PROJECT_ROOT / "reports" / "flakes" / f"run-{number}"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(run.reports, kept, ignore=shutil.ignore_patterns("allure-results"))
+    return kept
+
+
 def main() -> int:
     install_stop_handlers()  # SIGTERM unwinds like Ctrl-C: what the benchmark started is stopped
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,6 +71,9 @@ def main() -> int:
                   f"exit {run.returncode}, {len(run.failures)} failed, {len(run.reruns)} run again", flush=True)
             for failure in run.failures:
                 print(f"    FAILED {failure.name}: {failure.message}", flush=True)
+            if run.returncode != 0 or run.failures or run.unverified:
+                kept = keep_reports(run, number)
+                print(f"    its reports (the failed scenarios' histories among them): {kept}", flush=True)
             for clause in run.unverified:
                 print(f"    NOT VERIFIED {clause}", flush=True)
     failed_runs = [r for r in rows if r[2].returncode != 0 or r[2].failures or r[2].unverified]
