@@ -21,7 +21,7 @@ from harness.targets.forked import ForkServer, ForkServerError, ServerKey
 from harness.wait import wait_until
 
 PROBE = '''
-    import json, os, signal, sys, time
+    import gc, json, os, signal, sys, time
     import probe_deps
     def on_term(signum, frame):
         print("stopping on SIGTERM", file=sys.stderr, flush=True)
@@ -31,7 +31,8 @@ PROBE = '''
     with open(sys.argv[1], "w") as out:
         json.dump({"pid": os.getpid(), "sid": os.getsid(0), "cwd": os.getcwd(), "argv": sys.argv[1:],
                    "env": os.environ.get("PROBE_VALUE"), "stdin": os.readlink("/proc/self/fd/0"),
-                   "preloaded_at": probe_deps.IMPORTED_AT, "fds": fds}, out)
+                   "preloaded_at": probe_deps.IMPORTED_AT, "fds": fds,
+                   "frozen": gc.get_freeze_count(), "collecting": gc.isenabled()}, out)
     print("probe ready", flush=True)
     while True:
         time.sleep(1)
@@ -76,6 +77,8 @@ def test_a_forked_target_is_a_process_of_its_own_with_its_argv_env_and_files(ser
     other = server.start("probe", [str(tmp_path / "other.json")], dict(os.environ), str(modules), tmp_path / "log2")
     assert report_of(tmp_path / "other.json")["preloaded_at"] == report["preloaded_at"], \
         "the preloaded module was imported once, by the server, not by each target"
+    assert report["frozen"] and report["collecting"], \
+        "what the preload made is frozen (its collections never walk it), and the target still collects its own"
     other.kill()
     other.wait(10)
     assert psutil.Process(child.pid).ppid() == server._popen.pid
