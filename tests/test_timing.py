@@ -198,6 +198,17 @@ def test_a_stamp_made_as_a_stall_ends_counts_that_stall() -> None:
         assert probe.over([(queued[0], queued[0])]) >= SEEN
 
 
+def test_a_stall_that_begins_just_after_a_stamp_counts_for_it() -> None:
+    """The fake answers what it stamped after stamping it: a stall that begins before its answer
+    is out holds up the implementation's next step (a backoff starts when it has the answer)."""
+    with probed_loop(0.005, 3) as (loop, probe):
+        stamped: list[float] = []
+        loop.run_sync(lambda: (stamped.append(time.monotonic()), time.sleep(STALL)))
+        fired = probe.taken
+        wait_until(lambda: probe.taken >= fired + 2, timeout=5.0, what="the held-up timer and one after it")
+        assert probe.over([(stamped[0], stamped[0])]) >= SEEN
+
+
 def test_a_loop_held_up_right_now_counts_before_its_timer_fires() -> None:
     with probed_loop(0.005, 2) as (loop, probe):
         since = time.monotonic()
