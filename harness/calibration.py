@@ -154,8 +154,8 @@ class LoopLateness:
         have lengthened what was measured. A stall that began just after a stamp counts too: the
         fake answers what it stamped after stamping it, and the implementation's next step (the
         start of a backoff) waits for that answer. It shows on the probe's next timer, due at most
-        one `every` after the stamp (within the hog runs of bench/flakes, a correct hive's retry
-        came 50 ms late on a 22 ms window when only stalls before the stamps counted). A stall
+        one `every` after the stamp (the likeliest cause of a correct hive's retry judged 50 ms
+        late on a 22 ms window in a hog run of bench/flakes, when only earlier stalls counted). A stall
         still going on counts if it began before a span ended."""
         now = time.monotonic()
         with self._lock:
