@@ -51,7 +51,7 @@ def modules(tmp_path: Path) -> Path:
 def server(modules: Path) -> Iterator[ForkServer]:
     started = ForkServer(ServerKey(sys.executable, str(modules), ("probe_deps",)))
     yield started
-    left = psutil.Process(started._popen.pid).children()   # a failed test's targets, forked by it
+    left = psutil.Process(started._popen.pid).children() if started.alive() else []   # a failed test's targets
     for process in left:
         process.kill()
     started.close()   # the server exits, so its killed children are reaped
@@ -114,6 +114,18 @@ def test_a_preload_that_cannot_be_imported_is_reported_with_the_servers_log(modu
         assert "No module named 'no_such_module_here'" in str(caught.value)
     finally:
         server.close()
+
+
+def test_a_server_whose_harness_is_gone_stops_the_targets_left_running(server: ForkServer, modules: Path,
+                                                                       tmp_path: Path) -> None:
+    """A killed harness never stops its targets; its fork server sees the pipe close and does."""
+    out = tmp_path / "report.json"
+    child = server.start("probe", [str(out)], dict(os.environ), str(modules), tmp_path / "log")
+    report_of(out)
+    os.close(server._request_fd)           # what a killed harness leaves: the pipe's end closed, nothing stopped
+    assert server._popen.wait(10) == 0
+    assert "stopping on SIGTERM" in (tmp_path / "log").read_text(), "the orphan was asked to stop"
+    assert not psutil.pid_exists(child.pid), "the orphan is gone and reaped"
 
 
 def test_closing_the_server_leaves_no_process_and_no_directory(modules: Path) -> None:

@@ -17,7 +17,7 @@ fresh interpreter; what the preload made is frozen for the garbage collector (gc
 Python's documentation advises for a server that forks). It stays a zombie until reaped on
 request, so its pid is never reused while the harness may still signal it. The server ignores
 SIGINT (a Ctrl-C is the harness's to handle: it stops the targets itself) and exits when the
-request pipe closes.
+request pipe closes, first stopping the targets the harness left running (it was killed).
 """
 
 from __future__ import annotations
@@ -30,16 +30,22 @@ import runpy
 import signal
 import sys
 import threading
+import time
 import traceback
+from contextlib import suppress
 from typing import Any
 
+ORPHAN_GRACE = 2.0   # seconds an orphaned target gets to stop on SIGTERM
 
-def serve(requests: Any, replies: Any) -> dict[str, Any] | None:
-    """Answer requests until the pipe closes (None); in a forked child, return its start request."""
+
+def serve(requests: Any, replies: Any, forked: set[int]) -> dict[str, Any] | None:
+    """Answer requests until the pipe closes (None); in a forked child, return its start request.
+    `forked` holds the targets started and not yet reaped."""
     for line in requests:
         request = json.loads(line)
         if "reap" in request:
             _, status = os.waitpid(int(request["reap"]), 0)
+            forked.discard(int(request["reap"]))
             reply: dict[str, Any] = {"returncode": os.waitstatus_to_exitcode(status)}
         else:
             start = request["start"]
@@ -51,10 +57,30 @@ def serve(requests: Any, replies: Any) -> dict[str, Any] | None:
                 pid = os.fork()
                 if pid == 0:
                     return dict(start)
+                forked.add(pid)
                 reply = {"pid": pid}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
     return None
+
+
+def stop_orphans(forked: set[int]) -> None:
+    """The harness closed the pipe without stopping these targets: it was killed, and nothing else
+    will stop them. Each is this server's unreaped child and leads its own session, so its pid and
+    its process group are still its own: SIGTERM the group (a hive stops its workers), SIGKILL what
+    is left after ORPHAN_GRACE, and reap."""
+    for pid in forked:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + ORPHAN_GRACE
+    running = set(forked)
+    while running and time.monotonic() < deadline:
+        running = {pid for pid in running if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+        time.sleep(0.01)
+    for pid in running:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def become_target(start: dict[str, Any], control: tuple[int, int]) -> None:
@@ -97,9 +123,12 @@ def main() -> None:
     control = (int(request_fd), int(reply_fd))
     with open(control[0], encoding="utf-8", closefd=False) as requests, \
             open(control[1], "w", encoding="utf-8", closefd=False) as replies:
-        start = serve(requests, replies)
+        forked: set[int] = set()
+        start = serve(requests, replies, forked)
     if start is not None:
         become_target(start, control)
+    else:
+        stop_orphans(forked)
 
 
 if __name__ == "__main__":
