@@ -122,7 +122,7 @@ def test_a_server_whose_harness_is_gone_stops_the_targets_left_running(server: F
     out = tmp_path / "report.json"
     child = server.start("probe", [str(out)], dict(os.environ), str(modules), tmp_path / "log")
     report_of(out)
-    os.close(server._request_fd)           # what a killed harness leaves: the pipe's end closed, nothing stopped
+    server._close_pipes()                  # what a killed harness leaves: its pipe ends closed, nothing stopped
     assert server._popen.wait(10) == 0
     assert "stopping on SIGTERM" in (tmp_path / "log").read_text(), "the orphan was asked to stop"
     assert not psutil.pid_exists(child.pid), "the orphan is gone and reaped"

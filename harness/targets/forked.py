@@ -17,7 +17,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -114,9 +113,11 @@ class ForkServer:
         self._dir.rmdir()
 
     def _close_pipes(self) -> None:
+        """Once only: a number closed twice may by then be another file's."""
         for fd in (self._request_fd, self._reply_fd):
-            with suppress(OSError):   # closed already
+            if fd >= 0:
                 os.close(fd)
+        self._request_fd = self._reply_fd = -1
 
 
 class ForkedProcess:
