@@ -30,7 +30,8 @@ from harness.report.recording import (ProbeCall, breaker_check, jitter_check, pr
 from harness.resolutions import (AT_ONCE_ANSWER, BREAKER_COOLDOWN, BREAKER_LATE_PROBE, RETRY_AFTER_SECONDS,
                                  SHUTDOWN, UPSTREAM_TIMEOUT)
 from harness.calibration import ToleranceMonitor
-from harness.schedule import BackoffSchedule, check_jitter
+from harness.jitter import check_jitter
+from harness.schedule import BackoffSchedule
 from harness.timing import Clock, ScenarioTiming
 from harness.report.evidence import Evidence
 from harness.spec_values import TIMEOUTS

@@ -15,7 +15,8 @@ from harness.report.recording import connections_closed_check, record_breaker_ch
 from harness.breaker_probes import last_answer, Probe
 from harness.resolutions import AT_ONCE_ANSWER, CLEANUP, backoff_schedule
 from harness.rigs.hive import HiveRig
-from harness.schedule import HIVE_BACKOFF, JitterResolution, check_schedule
+from harness.jitter import JitterResolution
+from harness.schedule import HIVE_BACKOFF, check_schedule
 from harness.timing import ScenarioTiming
 from steps.common import arrivals_between, assert_jittered, assert_probes_rejected, breaker_clock, calls_by
 from steps.timed import decided, timed_then

@@ -20,7 +20,8 @@ from harness.probes import connections_to, own_connections
 from harness.resolutions import (AT_ONCE_ANSWER, CLEANUP, CONNECTION_HELD, backoff_schedule, retry_after_hint,
                                  retry_budget)
 from harness.rigs.gateway import GatewayRig
-from harness.schedule import GATEWAY_BACKOFF, JitterResolution, check_schedule
+from harness.jitter import JitterResolution
+from harness.schedule import GATEWAY_BACKOFF, check_schedule
 from harness.targets import RunningTarget
 from harness.timing import ScenarioTiming, Window
 from steps.common import (arrivals_between, assert_jittered, assert_probes_rejected, breaker_clock, calls_by,

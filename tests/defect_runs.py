@@ -14,7 +14,7 @@ from typing import Any
 from catalogue import catalogue
 from harness.coverage import scenario_cases
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
-from harness.schedule import JitterResolution
+from harness.jitter import JitterResolution
 from harness.timing import resolutions_of
 
 

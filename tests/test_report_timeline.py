@@ -14,7 +14,8 @@ from harness.report.recording import (arrivals_check, breaker_check, connections
 from harness.report.timeline import nice_step, render_svg
 from harness.history import EventKind, History
 from harness.timing import Clock
-from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, check_jitter, check_schedule
+from harness.jitter import check_jitter
+from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, check_schedule
 from harness.wait import Cooldown
 from tests.report_pages import parse
 

@@ -18,7 +18,8 @@ from typing import Any
 from harness.history import Event, EventKind, History, Recorder
 from harness.probes import own_connections
 from harness.report.model import Lane, Span, TimedCheck
-from harness.schedule import JitterVerdict, ScheduleVerdict
+from harness.jitter import JitterVerdict
+from harness.schedule import ScheduleVerdict
 from harness.spec_values import BREAKER
 from harness.wait import Cooldown
 

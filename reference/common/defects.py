@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 
 C = TypeVar("C")
 
-NO_JITTER_ACROSS_CALLS = r"no jitter across calls"   # how the harness's jitter check fails (harness.schedule)
+NO_JITTER_ACROSS_CALLS = r"no jitter across calls"   # how the harness's jitter check fails (harness.jitter)
+SAME_JITTER_WITHIN_CALLS = r"the same jitter at every retry of a call"   # and how its within-call test does
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,20 @@ class SeededPerCall(random.Random):
         if task not in self._per_call:
             self._per_call[task] = random.Random(JITTER_SEED)
         return self._per_call[task].random()
+
+
+class DrawnOncePerCall(random.Random):
+    """The jitter a retry loop draws once, before its first retry, and reuses at every retry: each
+    call (each asyncio task running a retry loop) its own random factor, the same at all its retries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._per_call: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
+
+    def random(self) -> float:
+        task = asyncio.current_task()
+        if task is None:
+            return super().random()
+        if task not in self._per_call:
+            self._per_call[task] = super().random()
+        return self._per_call[task]

@@ -30,7 +30,8 @@ from starlette.types import Receive, Scope, Send
 from reference.common.breaker import Admission, CircuitBreaker, State
 from reference.common.breaker_defects import (ConstantRetryAfter, HalfOpenLetsAllThrough, HalfOpensAfter50s,
                                               NeverHalfOpens, SuccessKeepsCount, one_shared_breaker)
-from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect, SeededPerCall
+from reference.common.defects import (NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect, DrawnOncePerCall,
+                                     SeededPerCall)
 from reference.common.defects import components_for as select
 from reference.common.errors import ServiceError
 from reference.common.http import correlation_id, exception_handlers, read_body, too_large
@@ -1080,6 +1081,9 @@ DEFECTS: dict[str, Defect[Components]] = {
     "jitter-seeded-per-call": _defect("each call's retries start a new random.Random(seed): every call the same "
                                       "sequence of factors", ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
                                       retry_policy=lambda s: RetryPolicy(s, SeededPerCall())),
+    "jitter-once-per-call": _defect("each call draws its jitter factor once and multiplies every retry's delay by it",
+                                  ("GW-RETRY-010",), SAME_JITTER_WITHIN_CALLS,
+                                  retry_policy=lambda s: RetryPolicy(s, DrawnOncePerCall())),
     "jitter-by-attempt": _defect("the jitter factor is a fixed function of the attempt (0.9 + 0.04 n)",
                                  ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
                                  retry_policy=lambda s: JitterByAttempt(s, random.Random())),

@@ -19,7 +19,8 @@ from typing import Any
 
 from reference.common.breaker_defects import (ConstantRetryAfter, HalfOpenLetsAllThrough, HalfOpensAfter50s,
                                               NeverHalfOpens, SuccessKeepsCount)
-from reference.common.defects import NO_JITTER_ACROSS_CALLS, Defect, SeededPerCall
+from reference.common.defects import (NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect, DrawnOncePerCall,
+                                     SeededPerCall)
 from reference.common.defects import components_for as select
 from reference.hive.broken import (AbsentDeviceIsDefault, AlternativesUnfiltered, AttemptsCountRetries,
                                    AuthorisesAfterWork, BreakerPerAttempt, CappedAt8s, CommitsBeforeFirstToken,
@@ -233,6 +234,9 @@ DEFECTS: dict[str, Defect[Components]] = {
     "jitter-seeded-per-call": _defect("each download's retries start a new random.Random(seed): every download "
                                       "the same sequence of jitter", ("HIVE-RETRY-005",), NO_JITTER_ACROSS_CALLS,
                                       retry_policy=lambda s: RetryPolicy(s, SeededPerCall())),
+    "jitter-once-per-download": _defect("each download draws its jitter once and adds it to every retry's delay",
+                                  ("HIVE-RETRY-005",), SAME_JITTER_WITHIN_CALLS,
+                                  retry_policy=lambda s: RetryPolicy(s, DrawnOncePerCall())),
     "jitter-by-attempt": _defect("the jitter is a fixed function of the attempt (+ 0.2 n s)", ("HIVE-RETRY-005",),
                                  NO_JITTER_ACROSS_CALLS, retry_policy=_policy(JitterByAttempt)),
     "spawn-download-without-backoff": _defect(
