@@ -309,8 +309,13 @@ class JitterVerdict:
     def ok(self) -> bool:
         return not self.out_of_window and not self.no_jitter and not self.same_within_calls
 
-    def position_spreads(self) -> str:
-        return ", ".join(f"call {c.call} {c.spread * 100:.0f} %" for c in self.within if c.informative)
+    def positions_note(self) -> str:
+        """Each informative call's spread of positions, and how exact a position is."""
+        informative = [c for c in self.within if c.informative]
+        errors = [e for c in informative for e in c.errors]
+        exact = f"{min(errors) * 100:.0f} to {max(errors) * 100:.0f} %" if errors else "-"
+        return (f"positions 0 to 100 % of a range, each exact to its tolerance, {exact} of the range; "
+                f"spreads per call: " + ", ".join(f"call {c.call} {c.spread * 100:.0f} %" for c in informative))
 
     def spreads(self) -> str:
         return ", ".join(f"retry {r.retry} {r.spread * 1000:.1f}" for r in self.retries if r.informative) + " ms"
@@ -331,11 +336,11 @@ class JitterVerdict:
             but = (f" but call{'' if len(self.varying_calls) == 1 else 's'} {', '.join(map(str, self.varying_calls))} "
                    f"(which a stall may spread)" if self.varying_calls else "")
             problems.append(
-                f"{SAME_JITTER_WITHIN_CALLS}: in every call{but} each delay lies at one place of its jitter range, "
-                f"within the delays' tolerances (the positions' spreads, 0 to 100 % of the range: "
-                f"{self.position_spreads()}), as one factor drawn per call and reused at each retry would; "
-                f"true jitter does that in {len(informative) - len(self.varying_calls)} of {len(informative)} calls "
-                f"with a chance of at most {chance(self.false_failure)}")
+                f"{SAME_JITTER_WITHIN_CALLS}: in every call{but} the delays lie at one place of their jitter "
+                f"ranges within their tolerances, as one factor drawn per call and kept for each retry would "
+                f"({self.positions_note()}); true jitter does that in "
+                f"{len(informative) - len(self.varying_calls)} of {len(informative)} calls with a chance of at most "
+                f"{chance(self.false_failure)}")
         if problems:
             return "; ".join(problems)
         windows = f"{self.calls} calls, every delay inside its window"
@@ -344,8 +349,8 @@ class JitterVerdict:
         return (f"{windows}; the delays before retries {', '.join(map(str, self.varying))} vary across calls by "
                 f"more than two delays' tolerances (up to 2 x {self.tolerance * 1000:.1f} ms; "
                 f"spreads {self.spreads()}), and within calls {', '.join(map(str, self.varying_calls))} the delays "
-                f"lie at places of their jitter ranges further apart than their tolerances (the positions' spreads: "
-                f"{self.position_spreads()}); a false failure has a chance of at most {chance(self.false_failure)}")
+                f"lie at places of their jitter ranges further apart than their tolerances ({self.positions_note()}); "
+                f"a false failure has a chance of at most {chance(self.false_failure)}")
 
 
 DelayClock = Callable[[float, float], Clock]   # the clock of one delay, from the two attempt times it lies between

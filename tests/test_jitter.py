@@ -231,7 +231,7 @@ def test_the_chance_is_the_range_of_k_uniforms_and_at_most_one_retry_may_vary() 
     # fall near it independently
     assert agree_with_one_chance([0.1]) == pytest.approx(2 * 0.1 - 0.1 ** 2)
     assert positions_agree_chance([0.1, 0.2, 0.1, 0.6]) == pytest.approx(agree_with_one_chance([0.2, 0.3, 0.7]))
-    assert agree_with_one_chance([0.1, 0.4, 0.05]) == pytest.approx(0.0122448, rel=1e-5)   # a 2e6-point midpoint sum gives it
+    assert agree_with_one_chance([0.1, 0.4, 0.05]) == pytest.approx(0.0122448, rel=1e-5)   # a fine midpoint sum's
     assert positions_agree_chance([1.0, 0.5, 0.25, 0.125, 0.0625]) == pytest.approx(
         agree_with_one_chance([1.0625, 0.5625, 0.3125, 0.1875]))                       # the gateway's, at 0.1
     p = [0.5, 0.1, 0.2]
