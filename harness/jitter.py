@@ -132,9 +132,9 @@ def _integral(p: Polynomial, low: float, high: float) -> float:
 
 def _near(x: float, a: float) -> Polynomial:
     """P(|U - x| <= a) for U uniform on [0, 1], as a polynomial in x on a piece whose middle is x."""
-    upper = (1.0,) if x + a >= 1 else (a, 1.0)
-    lower = (0.0,) if x - a <= 0 else (-a, 1.0)
-    return (upper[0] - lower[0], (upper[1] if len(upper) > 1 else 0.0) - (lower[1] if len(lower) > 1 else 0.0))
+    upper = (1.0, 0.0) if x + a >= 1 else (a, 1.0)      # min(1, x + a)
+    lower = (0.0, 0.0) if x - a <= 0 else (-a, 1.0)     # max(0, x - a)
+    return (upper[0] - lower[0], upper[1] - lower[1])
 
 
 def agree_with_one_chance(reach: Sequence[float]) -> float:
@@ -161,7 +161,7 @@ def _positions_agree_chance(errors: tuple[float, ...]) -> float:
     by_range = (spread_within_chance(count, least[count - 1] + least[count - 2], 1.0)
                 for count in range(2, len(least) + 1))
     by_one = (agree_with_one_chance([e + errors[r] for k, e in enumerate(errors) if k != r])
-              for r in range(len(errors)) if len(errors) > 1)
+              for r in range(len(errors)))
     return min(itertools.chain(by_range, by_one), default=1.0)
 
 
@@ -296,9 +296,13 @@ class JitterVerdict:
         return self.undecided is None and len(self.varying) <= JITTER_EXCUSED
 
     @property
+    def informative_calls(self) -> tuple[CallJitter, ...]:
+        return tuple(c for c in self.within if c.informative)
+
+    @property
     def varying_calls(self) -> tuple[int, ...]:
         """The calls that could show jitter and whose delays lie at different places of their ranges."""
-        return tuple(c.call for c in self.within if c.informative and c.varies)
+        return tuple(c.call for c in self.informative_calls if c.varies)
 
     @property
     def same_within_calls(self) -> bool:
@@ -311,7 +315,7 @@ class JitterVerdict:
 
     def positions_note(self) -> str:
         """Each informative call's spread of positions, and how exact a position is."""
-        informative = [c for c in self.within if c.informative]
+        informative = self.informative_calls
         errors = [e for c in informative for e in c.errors]
         exact = f"{min(errors) * 100:.0f} to {max(errors) * 100:.0f} %" if errors else "-"
         return (f"positions 0 to 100 % of a range, each exact to its tolerance, {exact} of the range; "
@@ -323,8 +327,7 @@ class JitterVerdict:
     def __str__(self) -> str:
         problems = [str(v) for v in self.out_of_window]
         if self.no_jitter:
-            but = (f" but retr{'y' if len(self.varying) == 1 else 'ies'} {', '.join(map(str, self.varying))} "
-                   f"(which a stall may spread)" if self.varying else "")
+            but = _excused("retry", "retries", self.varying)
             problems.append(
                 f"no jitter across calls: at every retry that can show it{but} the {self.calls} calls' delays agree "
                 f"within two delays' tolerances (up to 2 x {self.tolerance * 1000:.1f} ms; spreads {self.spreads()}), "
@@ -332,14 +335,13 @@ class JitterVerdict:
                 f"sequence of delays would; true jitter does that with a chance of at most "
                 f"{chance(self.false_failure)}")
         if self.same_within_calls:
-            informative = [c for c in self.within if c.informative]
-            but = (f" but call{'' if len(self.varying_calls) == 1 else 's'} {', '.join(map(str, self.varying_calls))} "
-                   f"(which a stall may spread)" if self.varying_calls else "")
+            but = _excused("call", "calls", self.varying_calls)
             problems.append(
                 f"{SAME_JITTER_WITHIN_CALLS}: in every call{but} the delays lie at one place of their jitter "
                 f"ranges within their tolerances, as one factor drawn per call and kept for each retry would "
                 f"({self.positions_note()}); true jitter does that in "
-                f"{len(informative) - len(self.varying_calls)} of {len(informative)} calls with a chance of at most "
+                f"{len(self.informative_calls) - len(self.varying_calls)} of {len(self.informative_calls)} calls "
+                f"with a chance of at most "
                 f"{chance(self.false_failure)}")
         if problems:
             return "; ".join(problems)
@@ -353,13 +355,20 @@ class JitterVerdict:
                 f"a false failure has a chance of at most {chance(self.false_failure)}")
 
 
+def _excused(one: str, many: str, numbers: Sequence[int]) -> str:
+    """The ' but retry 2 (which a stall may spread)' of a failure: what a fixed sequence may show varying."""
+    if not numbers:
+        return ""
+    return f" but {one if len(numbers) == 1 else many} {', '.join(map(str, numbers))} (which a stall may spread)"
+
+
 DelayClock = Callable[[float, float], Clock]   # the clock of one delay, from the two attempt times it lies between
 
 
 def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, clock: Clock, *,
                  target: float = JITTER_FALSE_FAILURE, delay_clock: DelayClock | None = None) -> JitterVerdict:
-    """Each delay within its window (the schedule check's), and the delays before each retry
-    varying across `calls` (each one call's attempt times).
+    """Each delay within its window (the schedule check's), the delays before each retry varying
+    across `calls` (each one call's attempt times), and each call's delays varying within it.
 
     No variation across calls (the spread within the tolerance at every retry that can show
     jitter but at most JITTER_EXCUSED), or none within calls (every delay of a call at one place
