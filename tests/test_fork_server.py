@@ -126,6 +126,21 @@ def test_a_server_whose_harness_is_gone_stops_the_targets_left_running(server: F
     assert server._popen.wait(10) == 0
     assert "stopping on SIGTERM" in (tmp_path / "log").read_text(), "the orphan was asked to stop"
     assert not psutil.pid_exists(child.pid), "the orphan is gone and reaped"
+    assert not server.log_path.parent.exists(), "the server removed its directory, which nobody else would"
+
+
+def test_a_stop_signal_to_the_harnesss_group_leaves_the_server_serving(server: ForkServer, modules: Path,
+                                                                        tmp_path: Path) -> None:
+    """SIGTERM or Ctrl-C to the run's process group reaches the server too; the harness then stops
+    its targets, which it cannot reap without the server."""
+    out = tmp_path / "report.json"
+    child = server.start("probe", [str(out)], dict(os.environ), str(modules), tmp_path / "log")
+    report_of(out)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        os.kill(server._popen.pid, signum)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(10) == 7
+    assert server.alive()
 
 
 def test_closing_the_server_leaves_no_process_and_no_directory(modules: Path) -> None:

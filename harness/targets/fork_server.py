@@ -4,7 +4,9 @@ and those imports (about 0.3 s of CPU for each reference, started once per scena
 
 Run by the target's own interpreter as a script, so it imports nothing of the harness:
 
-    python fork_server.py REQUEST_FD REPLY_FD MODULE [MODULE ...]
+    python fork_server.py DIRECTORY REQUEST_FD REPLY_FD MODULE [MODULE ...]
+
+DIRECTORY holds the server's log; the server removes it when the request pipe closes.
 
 One JSON request per line on REQUEST_FD, one JSON reply per line on REPLY_FD:
 
@@ -16,8 +18,11 @@ stderr to its log, its own environment, directory and argv, the signal dispositi
 fresh interpreter; what the preload made is frozen for the garbage collector (gc.freeze, as
 Python's documentation advises for a server that forks). It stays a zombie until reaped on
 request, so its pid is never reused while the harness may still signal it. The server ignores
-SIGINT (a Ctrl-C is the harness's to handle: it stops the targets itself) and exits when the
-request pipe closes, first stopping the targets the harness left running (it was killed).
+SIGINT and SIGTERM, which reach it with the rest of the harness's process group: a stop is the
+harness's to handle, and it needs the server to reap the targets it stops. The server exits when
+the request pipe closes, first stopping the targets the harness left running (it was killed) and
+removing its directory (the harness may not have lived to: a pytest-xdist worker that is slow to
+stop is killed, or leaves by `os._exit`, without running its exit handlers).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import importlib
 import json
 import os
 import runpy
+import shutil
 import signal
 import sys
 import threading
@@ -90,6 +96,7 @@ def become_target(start: dict[str, Any], control: tuple[int, int]) -> None:
     for fd in control:
         os.close(fd)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open(start["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(null, 0)
@@ -105,8 +112,9 @@ def become_target(start: dict[str, Any], control: tuple[int, int]) -> None:
 
 
 def main() -> None:
-    request_fd, reply_fd, *modules = sys.argv[1:]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    directory, request_fd, reply_fd, *modules = sys.argv[1:]
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     sys.path[0] = os.getcwd()
     for module in modules:
         try:
@@ -129,6 +137,7 @@ def main() -> None:
         become_target(start, control)
     else:
         stop_orphans(forked)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

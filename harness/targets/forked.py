@@ -50,9 +50,11 @@ class ForkServer:
         self._reply_fd, reply_write = os.pipe()
         try:
             with self.log_path.open("wb") as log:
-                # The server shares the harness's session: it ignores Ctrl-C, and exits when the pipe closes.
+                # The server shares the harness's process group: it ignores Ctrl-C and SIGTERM, and
+                # exits when the pipe closes, removing its directory.
                 self._popen = subprocess.Popen(
-                    [key.interpreter, str(SERVER_SCRIPT), str(request_read), str(reply_write), *key.modules],
+                    [key.interpreter, str(SERVER_SCRIPT), str(self._dir), str(request_read), str(reply_write),
+                     *key.modules],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=key.cwd,
                     pass_fds=(request_read, reply_write))
         except OSError as exc:
@@ -109,8 +111,7 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._popen.kill()
             self._popen.wait()
-        self.log_path.unlink(missing_ok=True)
-        self._dir.rmdir()
+        shutil.rmtree(self._dir, ignore_errors=True)   # the server removes it unless it died first
 
     def _close_pipes(self) -> None:
         """Once only: a number closed twice may by then be another file's."""
