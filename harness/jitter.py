@@ -337,7 +337,7 @@ class JitterResolution:
         return _needed_scale(self, tolerance)
 
 
-@functools.lru_cache(maxsize=1024)   # each undecided verdict asks for the scale in its reason; so does the planner
+@functools.lru_cache(maxsize=1024)   # an undecided verdict asks for its reason's scales; the planner asks again and again
 def _needed_scale(resolution: JitterResolution, tolerance: float) -> float:
     high = 1.0
     while not resolution.decides(high, tolerance):
@@ -395,11 +395,11 @@ class JitterVerdict:
     calls: int
     tolerance: float
     out_of_window: tuple[Violation, ...]   # delays outside their windows: sure violations
-    false_failure: float                   # at most this chance that true jitter fails any of the tests
+    false_failure: float                   # at most this chance that true jitter fails either test of variation
     target: float
     undecided: str | None = None           # why the variation or the spread over the ranges could not be judged
     within: tuple[CallJitter, ...] = ()    # each call's delays' positions in their jitter ranges
-    coverages: tuple[RangeCoverage, ...] = ()   # the least-error delays' positions, in COVERAGE_POOLS nested pools
+    coverages: tuple[RangeCoverage, ...] = ()   # the positions of the least-error retries pooled, 1, 2, ... of them
     judges_variation: bool = True          # the variation's bound met its target: its tests may fail
     coverage_target: float = COVERAGE_FALSE_FAILURE
 
@@ -429,14 +429,14 @@ class JitterVerdict:
 
     @property
     def too_narrow(self) -> RangeCoverage | None:
-        """The pool of delays that spans less of their ranges than true jitter would (by the widest
+        """The pooled retries that span less of their ranges than true jitter would (by the widest
         margin), if any: a sure failure at any scale, so never held back."""
         narrow = [c for c in self.coverages if c.narrow]
         return max(narrow, key=lambda c: c.threshold - c.span - c.slack, default=None)
 
     @property
     def sharpest_coverage(self) -> RangeCoverage | None:
-        """The pool of delays that tells a draw from JITTER_NARROWEST of each range apart by the widest margin."""
+        """The pooled retries that would tell the narrowest draw apart by the widest margin."""
         return max(self.coverages, key=lambda c: c.threshold - 2 * c.slack, default=None)
 
     @property
@@ -579,7 +579,7 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
     elif bound > target or not covered:
         resolution = JitterResolution(schedule, len(calls), target, coverage_target)
         undecided = _undecided_reason(resolution, Clock(clock.scale, tolerance), bound, coverages)
-    return JitterVerdict(tuple(retries), len(calls), tolerance, tuple(out_of_window), min(1.0, bound + coverage_target),
+    return JitterVerdict(tuple(retries), len(calls), tolerance, tuple(out_of_window), bound + coverage_target,
                          target + coverage_target, undecided, tuple(within), coverages,
                          judges_variation=comparable and bound <= target, coverage_target=coverage_target)
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from harness.jitter import (JITTER_FALSE_FAILURE, JITTER_TOO_NARROW, JitterResolution, JitterVerdict,
-                            agree_with_one_chance, at_most_varying, check_jitter, positions_agree_chance,
-                            span_threshold, spread_within_chance)
+from harness.jitter import (JITTER_FALSE_FAILURE, JITTER_TOO_NARROW, JitterResolution, agree_with_one_chance,
+                            at_most_varying, check_jitter, positions_agree_chance, span_threshold,
+                            spread_within_chance)
 from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem
 from harness.timing import Clock, choose_scale, resolutions_of
 from reference.common.defects import NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS
@@ -119,20 +119,15 @@ def upper_quantile(runs: int, p: float, beyond: float = 1e-9) -> int:
     return k
 
 
-def judged(profile: str, jitter: Jitter, runs: int, seed: str) -> Iterator[JitterVerdict]:
-    """The verdicts on `runs` scenarios of the profile's calls at its scale, with quiet noise."""
-    schedule, scale, calls = PROFILES[profile]
-    rng = random.Random(seed)
-    for _ in range(runs):
-        yield check_jitter(scenario(jitter, quiet_noise, scale, rng, calls), schedule, Clock(scale, TOL))
-
-
 # -- fixed "jitter" fails ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_kind_of_fixed_jitter_fails_as_no_jitter_across_calls(profile: str) -> None:
-    for kind, jitter in fixed_kinds(PROFILES[profile][0]).items():
-        for verdict in judged(profile, jitter, 300, f"fixed-{profile}"):
+    schedule, scale, calls = PROFILES[profile]
+    clock, rng = Clock(scale, TOL), random.Random(f"fixed-{profile}")
+    for kind, jitter in fixed_kinds(schedule).items():
+        for _ in range(300):
+            verdict = check_jitter(scenario(jitter, quiet_noise, scale, rng, calls), schedule, clock)
             assert verdict.undecided is None and verdict.no_jitter and not verdict.ok, (kind, str(verdict))
             assert not verdict.out_of_window, (kind, str(verdict))   # every delay inside its window: (b) catches it
     assert NO_JITTER_ACROSS_CALLS in str(verdict)   # what the defects' catch is matched against
@@ -141,7 +136,10 @@ def test_every_kind_of_fixed_jitter_fails_as_no_jitter_across_calls(profile: str
 @pytest.mark.parametrize("profile", PROFILES)
 def test_jitter_drawn_once_per_call_fails_as_the_same_jitter_within_calls_though_it_varies_across_them(
         profile: str) -> None:
-    for verdict in judged(profile, once_per_call(PROFILES[profile][0]), 300, f"once-{profile}"):
+    schedule, scale, calls = PROFILES[profile]
+    clock, rng = Clock(scale, TOL), random.Random(f"once-{profile}")
+    for _ in range(300):
+        verdict = check_jitter(scenario(once_per_call(schedule), quiet_noise, scale, rng, calls), schedule, clock)
         assert verdict.undecided is None and not verdict.out_of_window, str(verdict)
         assert verdict.same_within_calls and not verdict.no_jitter and not verdict.ok, str(verdict)
     assert SAME_JITTER_WITHIN_CALLS in str(verdict) and NO_JITTER_ACROSS_CALLS not in str(verdict)
@@ -149,8 +147,11 @@ def test_jitter_drawn_once_per_call_fails_as_the_same_jitter_within_calls_though
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_jitter_from_a_part_of_its_range_fails_as_such_though_it_varies_across_and_within_calls(profile: str) -> None:
-    for kind, jitter in narrow_kinds(PROFILES[profile][0]).items():
-        for verdict in judged(profile, jitter, 100, f"narrow-{profile}"):
+    schedule, scale, calls = PROFILES[profile]
+    clock, rng = Clock(scale, TOL), random.Random(f"narrow-{profile}")
+    for kind, jitter in narrow_kinds(schedule).items():
+        for _ in range(100):
+            verdict = check_jitter(scenario(jitter, quiet_noise, scale, rng, calls), schedule, clock)
             assert verdict.undecided is None and not verdict.out_of_window, (kind, str(verdict))
             assert verdict.too_narrow and not verdict.no_jitter and not verdict.same_within_calls, (kind, str(verdict))
         assert JITTER_TOO_NARROW in str(verdict) and NO_JITTER_ACROSS_CALLS not in str(verdict), str(verdict)
