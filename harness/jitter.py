@@ -1,10 +1,8 @@
-"""The jitter check: each retry delay inside its window, and the delays random and spread over
-their whole jitter ranges, as statistics with a stated false-failure bound (a pure function of
-recorded attempt times, no clock inside)."""
+"""The jitter check: each retry delay inside its window, and the delays random, as a statistic
+with a stated false-failure bound (a pure function of recorded attempt times, no clock inside)."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import math
@@ -42,11 +40,8 @@ from harness.timing import Clock, Window, needs_scale
 # otherwise it cannot decide, and says at which time scale, or with how many calls, it could.
 
 JITTER_FALSE_FAILURE = 1e-4   # the most a truly jittered implementation may fail the check
-COVERAGE_FALSE_FAILURE = JITTER_FALSE_FAILURE / 4   # of which the test of the range's coverage (below) takes
-VARIATION_FALSE_FAILURE = JITTER_FALSE_FAILURE - COVERAGE_FALSE_FAILURE   # and the tests of variation the rest
 JITTER_EXCUSED = 1            # retries (calls) a stall may spread beyond the tolerance in a fixed sequence (factor)
 SAME_JITTER_WITHIN_CALLS = "the same jitter at every retry of a call"   # how the within-call test fails
-JITTER_TOO_NARROW = "jitter from a part of its range"   # how the test of the range's coverage fails
 
 
 def chance(p: float) -> str:
@@ -170,95 +165,6 @@ def _positions_agree_chance(errors: tuple[float, ...]) -> float:
     return min(itertools.chain(by_range, by_one), default=1.0)
 
 
-# -- jitter over its whole range ------------------------------------------------------------------
-#
-# The clauses draw jitter uniformly from the whole range (U[0, 1000] ms over the hive's delay,
-# U[0.9, 1.1] for the gateway's factor). A draw from a part of it (+/-5 % for +/-10 %, 0-400 ms for
-# 0-1000 ms: a unit slip, another library's constant) varies across and within calls, passes both
-# tests above, and spreads a herd of clients less. Pooled over calls and retries, true jitter's
-# positions are independent uniforms on [0, 1]; a draw from a part of width w keeps them within w.
-# So the check pools the positions of the delays with the least errors (a fifth of all, two
-# fifths, ...: the gateway's early ranges are too narrow to place a delay well, and a stall
-# widens one delay's error) and asks that they span at least `span_threshold`: the true positions
-# span at most the observed span plus the pool's two largest errors, and n uniforms span less than
-# x with the chance n x^(n-1) - (n-1) x^n, n leaving out JITTER_EXCUSED positions (a stall may have
-# moved one). The errors come from the tolerances, not from the delays, so the pools are chosen
-# independently of the positions; each takes an equal part of the test's false-failure share.
-# The check must catch a draw from JITTER_NARROWEST of each range wherever it lies; it can when,
-# for some pool, that width and its measurement (two errors each way) stays below the threshold.
-# Otherwise it cannot decide, and says at which scale, or with how many calls, it could.
-
-JITTER_NARROWEST = 0.5   # the part of its jitter range a draw must span; a narrower draw must fail
-COVERAGE_POOLS = 5       # the pools of least-error delays the test tries, each with its part of the share
-
-
-@functools.lru_cache(maxsize=1024)
-def span_threshold(positions: int, chance_at_most: float) -> float:
-    """The widest span that `positions` independent uniforms on [0, 1] (less the excused) stay
-    within with a chance of at most `chance_at_most` (0 when too few to judge)."""
-    count = positions - JITTER_EXCUSED
-    if count < 2:
-        return 0.0
-    low, high = 0.0, 1.0
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if spread_within_chance(count, middle, 1.0) <= chance_at_most else (low, middle)
-    return low
-
-
-@dataclass(frozen=True)
-class RangeCoverage:
-    """The positions of the delays before some retries, pooled over the calls, and how far they span."""
-
-    retries: tuple[int, ...]
-    positions: tuple[float, ...]
-    slack: float       # the pool's two largest errors: how much wider than observed the true positions may span
-    threshold: float   # true jitter spans less than this with a chance of at most its part of the share
-
-    @property
-    def span(self) -> float:
-        return max(self.positions) - min(self.positions) if self.positions else 0.0
-
-    @property
-    def narrow(self) -> bool:
-        """Spread over less than true jitter would be, whatever the measurement error did."""
-        return self.span + self.slack < self.threshold
-
-    def resolves(self, width: float = JITTER_NARROWEST) -> bool:
-        """A draw from `width` of each range is seen narrow, whatever the measurement error does."""
-        return width + 2 * self.slack < self.threshold
-
-    def __str__(self) -> str:
-        retries = f"retr{'y' if len(self.retries) == 1 else 'ies'} {', '.join(map(str, self.retries))}"
-        return (f"the {len(self.positions)} delays with the least errors (before {retries}) span "
-                f"{self.span * 100:.0f} % of their jitter ranges ({self.slack * 100:.0f} % more at most with their "
-                f"tolerances)")
-
-
-def range_coverages(positions: Sequence[Sequence[float]], errors: Sequence[Sequence[float]],
-                    chance_at_most: float) -> tuple[RangeCoverage, ...]:
-    """The delays' positions pooled over the calls (`positions[r]` and `errors[r]`: the delays
-    before retry r + 1), in COVERAGE_POOLS pools: the 1/COVERAGE_POOLS, 2/COVERAGE_POOLS, ... of
-    all delays with the least errors."""
-    placed = sorted(((e, p, r + 1) for r, (ps, es) in enumerate(zip(positions, errors, strict=True))
-                     for p, e in zip(ps, es, strict=True)), key=lambda placed: placed[0])
-    sizes = sorted({math.ceil(len(placed) * j / COVERAGE_POOLS) for j in range(1, COVERAGE_POOLS + 1)} - {0})
-    coverages = []
-    for size in sizes:
-        pool = placed[:size]
-        coverages.append(RangeCoverage(tuple(sorted({r for _, _, r in pool})), tuple(p for _, p, _ in pool),
-                                       spread_threshold([e for e, _, _ in pool]),
-                                       span_threshold(size, chance_at_most / COVERAGE_POOLS)))
-    return tuple(coverages)
-
-
-def planned_coverages(widths: Sequence[float], calls: int, scale: float, tolerance: float,
-                      chance_at_most: float) -> tuple[RangeCoverage, ...]:
-    """The pools `calls` calls would be judged with (their positions all 0: only the errors count)."""
-    errors = [[tolerance / (w * scale)] * calls for w in widths]
-    return range_coverages([[0.0] * calls for _ in widths], errors, chance_at_most)
-
-
 @dataclass(frozen=True)
 class CallJitter:
     """Where one call's delays lie in their jitter ranges, 0 (the least delay) to 1 (the most)."""
@@ -293,14 +199,12 @@ class JitterResolution:
 
     schedule: BackoffSchedule
     calls: int
-    target: float = VARIATION_FALSE_FAILURE
-    coverage_target: float = COVERAGE_FALSE_FAILURE
+    target: float = JITTER_FALSE_FAILURE
 
     @property
     def what(self) -> str:
-        return (f"the variation of the retry delays across {self.calls} calls and within each, and their spread "
-                f"over their jitter ranges (a false failure's chance at most "
-                f"{chance(self.target + self.coverage_target)})")
+        return (f"the variation of the retry delays across {self.calls} calls and within each (a false failure's "
+                f"chance at most {chance(self.target)})")
 
     def across_calls(self, scale: float, tolerance: float) -> float:
         """At most this chance that true jitter shows no variation across the calls."""
@@ -314,48 +218,29 @@ class JitterResolution:
         errors = [tolerance / (w * scale) for w in jitter_widths(self.schedule)]
         return at_most_varying([positions_agree_chance(errors)] * self.calls)
 
-    def variation(self, scale: float, tolerance: float) -> float:
-        """At most this chance that true jitter fails either test of variation."""
+    def false_failure(self, scale: float, tolerance: float) -> float:
         return min(1.0, self.across_calls(scale, tolerance) + self.within_calls(scale, tolerance))
 
-    def false_failure(self, scale: float, tolerance: float) -> float:
-        return min(1.0, self.variation(scale, tolerance) + self.coverage_target)
-
-    def covers(self, scale: float, tolerance: float) -> bool:
-        """Whether a draw from JITTER_NARROWEST of each range would be seen narrow."""
-        widths = [w for w in jitter_widths(self.schedule) if w > 0]
-        return any(c.resolves() for c in planned_coverages(widths, self.calls, scale, tolerance,
-                                                           self.coverage_target))
-
-    def decides(self, scale: float, tolerance: float) -> bool:
-        return self.variation(scale, tolerance) <= self.target and self.covers(scale, tolerance)
-
     def needed_scale(self, tolerance: float) -> float:
-        """The smallest scale at which the check decides (bisection: the variation's bound falls and
-        the coverage's measurement sharpens as the scale grows); infinite when no scale does (too
-        few calls)."""
-        return _needed_scale(self, tolerance)
+        """The smallest scale whose false-failure bound meets the target (bisection: the bound
+        falls as the scale grows); infinite when no scale does (fewer than two calls)."""
+        high = 1.0
+        while self.false_failure(high, tolerance) > self.target:
+            high *= 2
+            if high > 1e6:
+                return math.inf
+        low = 0.0
+        while high - low > high * 1e-12:
+            middle = (low + high) / 2
+            low, high = (low, middle) if self.false_failure(middle, tolerance) <= self.target else (middle, high)
+        return high * (1 + 1e-8)   # at or above the exact bound, so `Clock.decides` never admits a scale below it
 
 
-@functools.lru_cache(maxsize=1024)   # an undecided verdict asks for its reason's scales; the planner asks again and again
-def _needed_scale(resolution: JitterResolution, tolerance: float) -> float:
-    high = 1.0
-    while not resolution.decides(high, tolerance):
-        high *= 2
-        if high > 1e6:
-            return math.inf
-    low = 0.0
-    while high - low > high * 1e-12:
-        middle = (low + high) / 2
-        low, high = (low, middle) if resolution.decides(middle, tolerance) else (middle, high)
-    return high * (1 + 1e-8)   # at or above the exact bound, so `Clock.decides` never admits a scale below it
-
-
-@functools.lru_cache(maxsize=1024)
-def calls_needed(resolution: JitterResolution, scale: float, tolerance: float, most: int = 100) -> int | None:
+def calls_needed(schedule: BackoffSchedule, scale: float, tolerance: float,
+                 target: float = JITTER_FALSE_FAILURE, most: int = 50) -> int | None:
     """The fewest calls whose jitter check decides at this scale and tolerance (None: more than `most`)."""
-    return next((k for k in range(2, most + 1)
-                 if dataclasses.replace(resolution, calls=k).decides(scale, tolerance)), None)
+    return next((k for k in range(2, most + 1) if JitterResolution(schedule, k, target).false_failure(scale, tolerance)
+                 <= target), None)
 
 
 @dataclass(frozen=True)
@@ -397,11 +282,8 @@ class JitterVerdict:
     out_of_window: tuple[Violation, ...]   # delays outside their windows: sure violations
     false_failure: float                   # at most this chance that true jitter fails either test of variation
     target: float
-    undecided: str | None = None           # why the variation or the spread over the ranges could not be judged
+    undecided: str | None = None           # why the variation could not be judged
     within: tuple[CallJitter, ...] = ()    # each call's delays' positions in their jitter ranges
-    coverages: tuple[RangeCoverage, ...] = ()   # the positions of the least-error retries pooled, 1, 2, ... of them
-    judges_variation: bool = True          # the variation's bound met its target: its tests may fail
-    coverage_target: float = COVERAGE_FALSE_FAILURE
 
     @property
     def varying(self) -> tuple[int, ...]:
@@ -410,8 +292,8 @@ class JitterVerdict:
 
     @property
     def no_jitter(self) -> bool:
-        """Judged, and at most JITTER_EXCUSED of the retries that could show jitter vary."""
-        return self.judges_variation and len(self.varying) <= JITTER_EXCUSED
+        """Decided, and at most JITTER_EXCUSED of the retries that could show jitter vary."""
+        return self.undecided is None and len(self.varying) <= JITTER_EXCUSED
 
     @property
     def informative_calls(self) -> tuple[CallJitter, ...]:
@@ -424,24 +306,12 @@ class JitterVerdict:
 
     @property
     def same_within_calls(self) -> bool:
-        """Judged, and at most JITTER_EXCUSED of the calls that could show jitter vary within themselves."""
-        return self.judges_variation and len(self.varying_calls) <= JITTER_EXCUSED
-
-    @property
-    def too_narrow(self) -> RangeCoverage | None:
-        """The pooled retries that span less of their ranges than true jitter would (by the widest
-        margin), if any: a sure failure at any scale, so never held back."""
-        narrow = [c for c in self.coverages if c.narrow]
-        return max(narrow, key=lambda c: c.threshold - c.span - c.slack, default=None)
-
-    @property
-    def sharpest_coverage(self) -> RangeCoverage | None:
-        """The pooled retries that would tell the narrowest draw apart by the widest margin."""
-        return max(self.coverages, key=lambda c: c.threshold - 2 * c.slack, default=None)
+        """Decided, and at most JITTER_EXCUSED of the calls that could show jitter vary within themselves."""
+        return self.undecided is None and len(self.varying_calls) <= JITTER_EXCUSED
 
     @property
     def ok(self) -> bool:
-        return not self.out_of_window and not self.no_jitter and not self.same_within_calls and not self.too_narrow
+        return not self.out_of_window and not self.no_jitter and not self.same_within_calls
 
     def positions_note(self) -> str:
         """Each informative call's spread of positions, and how exact a position is."""
@@ -473,12 +343,6 @@ class JitterVerdict:
                 f"{len(self.informative_calls) - len(self.varying_calls)} of {len(self.informative_calls)} calls "
                 f"with a chance of at most "
                 f"{chance(self.false_failure)}")
-        narrow = self.too_narrow
-        if narrow is not None:
-            problems.append(
-                f"{JITTER_TOO_NARROW}: pooled over the calls, {narrow}, as a draw from a part of each range "
-                f"would; true jitter, drawn from the whole range, spans less than {narrow.threshold * 100:.0f} % with "
-                f"a chance of at most {chance(self.coverage_target)}")
         if problems:
             return "; ".join(problems)
         windows = f"{self.calls} calls, every delay inside its window"
@@ -488,14 +352,7 @@ class JitterVerdict:
                 f"more than two delays' tolerances (up to 2 x {self.tolerance * 1000:.1f} ms; "
                 f"spreads {self.spreads()}), and within calls {', '.join(map(str, self.varying_calls))} the delays "
                 f"lie at places of their jitter ranges further apart than their tolerances ({self.positions_note()}); "
-                f"{self.coverage_note()}; a false failure has a chance of at most {chance(self.false_failure)}")
-
-    def coverage_note(self) -> str:
-        sharpest = self.sharpest_coverage
-        if sharpest is None:
-            return "no delay to place in its jitter range"
-        return (f"pooled over the calls, {sharpest}; under {(sharpest.threshold - sharpest.slack) * 100:.0f} % "
-                f"fails, which a draw from {JITTER_NARROWEST * 100:.0f} % of each range cannot exceed")
+                f"a false failure has a chance of at most {chance(self.false_failure)}")
 
 
 def _excused(one: str, many: str, numbers: Sequence[int]) -> str:
@@ -509,18 +366,15 @@ DelayClock = Callable[[float, float], Clock]   # the clock of one delay, from th
 
 
 def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, clock: Clock, *,
-                 target: float = VARIATION_FALSE_FAILURE, coverage_target: float = COVERAGE_FALSE_FAILURE,
-                 delay_clock: DelayClock | None = None) -> JitterVerdict:
+                 target: float = JITTER_FALSE_FAILURE, delay_clock: DelayClock | None = None) -> JitterVerdict:
     """Each delay within its window (the schedule check's), the delays before each retry varying
     across `calls` (each one call's attempt times), and each call's delays varying within it.
 
     No variation across calls (the spread within the tolerance at every retry that can show
     jitter but at most JITTER_EXCUSED), or none within calls (every delay of a call at one place
     of its jitter range, in all calls but at most JITTER_EXCUSED), is a violation only when true
-    jitter would show either with a chance of at most `target`; pooled positions spanning less of
-    their ranges than true jitter's would with a chance of more than `coverage_target` always are.
-    When the variation cannot be judged, or a draw from JITTER_NARROWEST of each range could pass,
-    the verdict is undecided, says why, and at which scale or with how many calls it would decide.
+    jitter would show either with a chance of at most `target`; otherwise the verdict is
+    undecided, says why, and at which scale or with how many calls it would decide.
 
     With `delay_clock`, each delay is judged with the tolerance of its own two attempts (a stall
     that held up one arrival widens that delay's window and its retry's threshold, not every
@@ -564,42 +418,24 @@ def check_jitter(calls: Sequence[Sequence[float]], schedule: BackoffSchedule, cl
                                        spread_threshold(judged)))
     tolerance = max((r.tolerance for r in retries), default=clock.tolerance)
     bound = min(1.0, at_most_varying([r.chance for r in retries]) + at_most_varying([c.chance for c in within]))
-    by_retry = [[c.positions[r] for c in within if len(c.positions) > r] for r in range(len(specs))]
-    errors_by_retry = [[c.errors[r] for c in within if len(c.errors) > r] for r in range(len(specs))]
-    coverages = range_coverages(by_retry, errors_by_retry, coverage_target)
-    covered = any(c.resolves() for c in coverages)
     undecided = None
-    comparable = len(calls) < 2 or any(len(r.delays) > 1 for r in retries)
-    if not comparable:
+    if len(calls) > 1 and not any(len(r.delays) > 1 for r in retries):
         # Not a matter of scale: there is no delay to compare across calls (the implementation
         # answered without retrying, e.g. its breaker opened on the calls' first attempts).
         made = ", ".join(str(len(times)) for times in calls)
         undecided = (f"no retry was made by two of the {len(calls)} calls (attempts per call: {made}), so there is "
                      f"no delay to compare across calls")
-    elif bound > target or not covered:
-        resolution = JitterResolution(schedule, len(calls), target, coverage_target)
-        undecided = _undecided_reason(resolution, Clock(clock.scale, tolerance), bound, coverages)
-    return JitterVerdict(tuple(retries), len(calls), tolerance, tuple(out_of_window), bound + coverage_target,
-                         target + coverage_target, undecided, tuple(within), coverages,
-                         judges_variation=comparable and bound <= target, coverage_target=coverage_target)
+    elif bound > target:
+        undecided = _undecided_reason(schedule, Clock(clock.scale, tolerance), len(calls), bound, target)
+    return JitterVerdict(tuple(retries), len(calls), tolerance, tuple(out_of_window), bound, target, undecided,
+                         tuple(within))
 
 
-def _undecided_reason(resolution: JitterResolution, clock: Clock, bound: float,
-                      coverages: Sequence[RangeCoverage]) -> str:
-    calls = resolution.calls
-    shortfalls = []
-    if bound > resolution.target:
-        shortfalls.append(f"a truly jittered implementation would show no variation with a chance of up to "
-                          f"{chance(bound)}, more than the {chance(resolution.target)} allowed")
-    if not any(c.resolves() for c in coverages):
-        slack = min((c.slack for c in coverages if c.threshold > 0), default=math.inf)
-        shortfalls.append(f"a draw from {JITTER_NARROWEST * 100:.0f} % of each jitter range could pass as spread "
-                          f"over the whole (the delays' positions are exact to {slack * 50:.0f} % of a range at best)"
-                          if math.isfinite(slack) else "too few delays to judge how they spread over their ranges")
-    scale = resolution.needed_scale(clock.tolerance)
-    more = calls_needed(resolution, clock.scale, clock.tolerance)
+def _undecided_reason(schedule: BackoffSchedule, clock: Clock, calls: int, bound: float, target: float) -> str:
+    scale = JitterResolution(schedule, calls, target).needed_scale(clock.tolerance)
+    more = calls_needed(schedule, clock.scale, clock.tolerance, target)
     return (f"with {calls} call(s) at time scale {clock.scale:g} and the measured {clock.tolerance * 1000:.1f} ms "
-            f"tolerance, {' and '.join(shortfalls)}; "
-            + (f"{needs_scale(scale)} with {calls} calls" if math.isfinite(scale)
-               else "it needs at least 2 calls" if calls < 2 else f"no time scale decides with {calls} calls")
+            f"tolerance, a truly jittered implementation would show no variation with a chance of up to "
+            f"{chance(bound)}, more than the {chance(target)} allowed; "
+            + (f"{needs_scale(scale)} with {calls} calls" if math.isfinite(scale) else "it needs at least 2 calls")
             + (f", or {more} calls at time scale {clock.scale:g}" if more is not None and more != calls else ""))

@@ -11,9 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.jitter import (JITTER_FALSE_FAILURE, JITTER_TOO_NARROW, JitterResolution, agree_with_one_chance,
-                            at_most_varying, check_jitter, positions_agree_chance, span_threshold,
-                            spread_within_chance)
+from harness.jitter import (JITTER_FALSE_FAILURE, JitterResolution, agree_with_one_chance, at_most_varying,
+                            check_jitter, positions_agree_chance, spread_within_chance)
 from harness.schedule import GATEWAY_BACKOFF, HIVE_BACKOFF, BackoffSchedule, Problem
 from harness.timing import Clock, choose_scale, resolutions_of
 from reference.common.defects import NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS
@@ -23,7 +22,7 @@ import steps.test_hive  # noqa: F401  (registers the hive's timed phrases)
 
 TOL = 0.02             # the tolerance's floor, what this machine measures when quiet; scales are chosen for 2 x it
 # each profile's schedule, the scale the plugin chooses at TOL, and the calls its jitter scenario makes
-PROFILES = {"hive": (HIVE_BACKOFF, 0.4, 30), "gateway": (GATEWAY_BACKOFF, 0.37, 30)}
+PROFILES = {"hive": (HIVE_BACKOFF, 0.15, 10), "gateway": (GATEWAY_BACKOFF, 0.16, 10)}
 SEED = 20261202
 
 # spec seconds before retry n, for one call: rng -> [delay before retry 1, ..., retry 5]
@@ -59,18 +58,6 @@ def once_per_call(schedule: BackoffSchedule) -> Jitter:
         place = rng.random()
         return [w.low + place * (w.high - w.low) for w in map(schedule.window, retries(schedule))]
     return delays
-
-
-def from_part(schedule: BackoffSchedule, low: float, high: float) -> Jitter:
-    """True jitter, but drawn from the part [low, high] (0-1) of each range only."""
-    windows = [(w.low, w.high - w.low) for w in map(schedule.window, retries(schedule))]
-    return lambda rng: [least + rng.uniform(low, high) * width for least, width in windows]
-
-
-def narrow_kinds(schedule: BackoffSchedule) -> dict[str, Jitter]:
-    """What the defects draw (0-400 ms for 0-1000 ms; +/-5 % for +/-10 %) and the half a check must catch."""
-    return {"the lower 40 %": from_part(schedule, 0.0, 0.4), "the middle half": from_part(schedule, 0.25, 0.75),
-            "the upper half": from_part(schedule, 0.5, 1.0)}
 
 
 def fixed_kinds(schedule: BackoffSchedule) -> dict[str, Jitter]:
@@ -146,32 +133,6 @@ def test_jitter_drawn_once_per_call_fails_as_the_same_jitter_within_calls_though
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_jitter_from_a_part_of_its_range_fails_as_such_though_it_varies_across_and_within_calls(profile: str) -> None:
-    schedule, scale, calls = PROFILES[profile]
-    clock, rng = Clock(scale, TOL), random.Random(f"narrow-{profile}")
-    for kind, jitter in narrow_kinds(schedule).items():
-        for _ in range(100):
-            verdict = check_jitter(scenario(jitter, quiet_noise, scale, rng, calls), schedule, clock)
-            assert verdict.undecided is None and not verdict.out_of_window, (kind, str(verdict))
-            assert verdict.too_narrow and not verdict.no_jitter and not verdict.same_within_calls, (kind, str(verdict))
-        assert JITTER_TOO_NARROW in str(verdict) and NO_JITTER_ACROSS_CALLS not in str(verdict), str(verdict)
-
-
-def test_a_draw_from_half_the_range_is_caught_whatever_the_measurement_error_does() -> None:
-    """The worst case the resolution allows for: the delays at the two ends of the half pushed
-    outward by their whole tolerance."""
-    schedule, scale, calls = PROFILES["hive"]
-    recorded = scenario(from_part(schedule, 0.25, 0.75), no_noise, scale, random.Random(8), calls)
-    for times in recorded:            # every delay at an end of the half, the ends' pushed out by a tolerance
-        for n in range(1, len(times)):
-            jitter = times[n] - times[n - 1] - schedule.window(n).low * scale
-            end = 0.25 * scale - TOL if jitter < 0.5 * scale else 0.75 * scale + TOL
-            times[n:] = [t + (end - jitter) for t in times[n:]]
-    verdict = check_jitter(recorded, schedule, Clock(scale, TOL))
-    assert verdict.undecided is None and verdict.too_narrow, str(verdict)
-
-
-@pytest.mark.parametrize("profile", PROFILES)
 def test_a_stall_in_one_call_does_not_hide_a_factor_drawn_once_per_call_but_stalls_in_two_calls_do(
         profile: str) -> None:
     schedule, scale, count = PROFILES[profile]
@@ -197,8 +158,7 @@ def test_a_stall_that_spreads_one_retry_does_not_hide_a_fixed_sequence_but_stall
     assert "at every retry that can show it but retry 2 (which a stall may spread)" in str(once)
     calls[2][3:] = [t + 2.5 * TOL for t in calls[2][3:]]     # and call 3 before retry 3
     twice = check_jitter(calls, schedule, clock)
-    assert twice.varying == (2, 3) and not twice.no_jitter    # the limit of what the test across calls can catch,
-    assert twice.too_narrow and not twice.ok, str(twice)      # but each retry's delays span nothing of its range
+    assert twice.varying == (2, 3) and twice.ok               # the limit of what the check can catch
 
 
 @pytest.mark.parametrize("kind", ["jitter by attempt", "true jitter"])
@@ -241,7 +201,7 @@ def test_true_jitter_passes_and_says_which_retries_varied() -> None:
 
 
 def test_a_delay_outside_its_window_fails_naming_its_call_even_when_the_variation_cannot_be_judged() -> None:
-    schedule, scale = HIVE_BACKOFF, 0.15
+    schedule, scale, _ = PROFILES["hive"]
     calls = scenario(true_jitter(schedule), no_noise, scale, random.Random(1), calls=1)
     calls[0][3:] = [t + 0.1 for t in calls[0][3:]]        # retry 3 waited 100 ms (1 spec s) too long
     verdict = check_jitter(calls, schedule, Clock(scale, TOL))
@@ -282,11 +242,11 @@ def test_the_chance_is_the_range_of_k_uniforms_and_at_most_one_retry_may_vary() 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_true_jitter_fails_no_more_often_than_the_stated_bound(profile: str) -> None:
-    """30 000 scenarios of true jitter with realistic noise, at the scale the plugin chooses for
+    """100 000 scenarios of true jitter with realistic noise, at the scale the plugin chooses for
     a 20 ms tolerance: the measured false-failure rate is within the check's bound (and that
     bound within the stated 1e-4)."""
     schedule, scale, calls = PROFILES[profile]
-    clock, rng, runs = Clock(scale, TOL), random.Random(f"false-failures-{profile}"), 30_000
+    clock, rng, runs = Clock(scale, TOL), random.Random(f"false-failures-{profile}"), 100_000
     bound = JitterResolution(schedule, calls).false_failure(scale, TOL)
     assert bound <= JITTER_FALSE_FAILURE
     failed = sum(not check_jitter(scenario(true_jitter(schedule), quiet_noise, scale, rng, calls), schedule, clock).ok
@@ -320,52 +280,17 @@ def test_the_bound_is_exact_without_noise_and_noise_only_lowers_it(profile: str,
                 assert rate >= bound - 5 * sigma, (test, rate, bound)
 
 
-def test_the_span_threshold_leaves_out_a_stalled_position_and_meets_its_chance() -> None:
-    assert spread_within_chance(49, span_threshold(50, 1e-5), 1.0) == pytest.approx(1e-5, rel=1e-6)
-    assert span_threshold(2, 0.5) == 0.0 and span_threshold(1, 0.5) == 0.0   # one position left: no span
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_the_range_test_fails_true_jitter_no_more_often_than_its_share(profile: str) -> None:
-    """Forced to fail often (a share of 0.2, ten calls): with exact measurements true jitter fails
-    it about half as often as its share (five nested pools, each with its part: a union bound), and
-    with realistic errors and stalls beyond the tolerance no more often than that."""
-    schedule = PROFILES[profile][0]
-    share, scale, calls, runs = 0.2, 0.4, 10, 4000
-    sigma = math.sqrt(share * (1 - share) / runs)
-    rates = []
-    for tolerance, noise in ((1e-9, no_noise), (TOL, stormy_noise)):
-        rng = random.Random(f"range-{profile}-{noise.__name__}")
-        rates.append(sum(check_jitter(scenario(true_jitter(schedule), noise, scale, rng, calls), schedule,
-                                      Clock(scale, tolerance), coverage_target=share).too_narrow is not None
-                         for _ in range(runs)) / runs)
-    exact, stormy = rates
-    assert share / 4 <= exact <= share + 5 * sigma, rates     # an upper bound, and not a vacuous one
-    assert stormy <= exact + 5 * sigma, rates
-
-
 # -- undecidable: too few calls, too coarse a scale ----------------------------------------------
 
 def test_too_few_calls_cannot_decide_and_say_how_many_would() -> None:
-    schedule, scale = HIVE_BACKOFF, 0.4     # where nine calls decide at TOL and eight do not
-    jittered = scenario(true_jitter(schedule), no_noise, scale, random.Random(3), calls=8)
-    verdict = check_jitter(jittered, schedule, Clock(scale, TOL))
-    assert verdict.ok and verdict.undecided is not None   # never a pass: the step skips
-    assert "a draw from 50 % of each jitter range could pass as spread over the whole" in verdict.undecided
-    assert "needs time scale 0.46 or more with 8 calls, or 9 calls at time scale 0.4" in verdict.undecided
-    one = check_jitter(jittered[:1], schedule, Clock(scale, TOL))
-    assert one.undecided is not None and "at least 2 calls, or 9 calls" in one.undecided
-
-
-def test_a_variation_it_cannot_judge_is_never_a_failure_but_a_draw_spanning_nothing_is() -> None:
-    schedule, scale = HIVE_BACKOFF, 0.22
+    schedule, scale = HIVE_BACKOFF, 0.22     # where four calls decide at TOL and three do not
     flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random(), calls=3)
     verdict = check_jitter(flat, schedule, Clock(scale, TOL))
-    assert not verdict.judges_variation and not verdict.no_jitter and not verdict.same_within_calls
-    assert "no time scale decides with 3 calls, or 21 calls at time scale 0.22" in str(verdict.undecided)
-    assert verdict.too_narrow and not verdict.ok      # sure at any scale: 15 delays at one place of their ranges
-    assert str(verdict).startswith(f"{JITTER_TOO_NARROW}: pooled over the calls, the 15 delays with the least "
-                                   f"errors (before retries 1, 2, 3, 4, 5) span 0 % of their jitter ranges")
+    assert verdict.ok and not verdict.no_jitter    # never a failure it could not be sure of ...
+    assert verdict.undecided is not None           # ... and never a pass: the step skips
+    assert "needs time scale 0.26 or more with 3 calls, or 4 calls at time scale 0.22" in verdict.undecided
+    one = check_jitter(flat[:1], schedule, Clock(scale, TOL))
+    assert one.undecided is not None and "at least 2 calls, or 4 calls" in one.undecided
 
 
 def test_calls_answered_without_retries_cannot_decide_and_say_so() -> None:
@@ -379,12 +304,11 @@ def test_calls_answered_without_retries_cannot_decide_and_say_so() -> None:
 
 def test_too_coarse_a_scale_cannot_decide_and_says_which_would() -> None:
     schedule = HIVE_BACKOFF
-    jittered = scenario(true_jitter(schedule), no_noise, 0.1, random.Random(4), calls=10)
-    verdict = check_jitter(jittered, schedule, Clock(0.1, TOL))
+    flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, 0.1, random.Random(), calls=4)
+    verdict = check_jitter(flat, schedule, Clock(0.1, TOL))
     assert verdict.ok and verdict.undecided is not None
-    assert "needs time scale 0.35 or more with 10 calls" in verdict.undecided
-    half = scenario(from_part(schedule, 0.0, 0.5), no_noise, 0.35, random.Random(4), calls=10)
-    assert check_jitter(half, schedule, Clock(0.35, TOL)).too_narrow   # and there a draw from half the range fails
+    assert "needs time scale 0.15 or more with 4 calls, or 6 calls at time scale 0.1" in verdict.undecided
+    assert check_jitter(flat, schedule, Clock(0.15, TOL)).no_jitter   # and there it decides
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -393,8 +317,8 @@ def test_the_resolution_is_the_smallest_scale_that_meets_the_target(profile: str
     schedule, _, calls = PROFILES[profile]
     resolution = JitterResolution(schedule, calls)
     needed = resolution.needed_scale(tolerance)
-    assert resolution.decides(needed, tolerance) and not resolution.decides(needed * 0.999, tolerance)
     assert resolution.false_failure(needed, tolerance) <= JITTER_FALSE_FAILURE
+    assert resolution.false_failure(needed * 0.999, tolerance) > JITTER_FALSE_FAILURE
     for scale in (needed * 0.99, needed, needed * 1.01):   # the clock and the verdict agree on deciding
         flat = scenario(fixed_kinds(schedule)["no jitter"], no_noise, scale, random.Random(), calls)
         verdict = check_jitter(flat, schedule, Clock(scale, tolerance))
@@ -402,9 +326,9 @@ def test_the_resolution_is_the_smallest_scale_that_meets_the_target(profile: str
 
 
 def test_the_plugin_picks_the_jitter_scenarios_scales_from_their_phrases() -> None:
-    hive = resolutions_of(["the gaps between the requests to the hub are jittered across the 30 downloads"])
-    gateway = resolutions_of(['the gaps between the requests to provider "primary" are jittered across the 30 calls'])
-    assert hive == [JitterResolution(HIVE_BACKOFF, 30)] and gateway == [JitterResolution(GATEWAY_BACKOFF, 30)]
+    hive = resolutions_of(["the gaps between the requests to the hub are jittered across the 10 downloads"])
+    gateway = resolutions_of(['the gaps between the requests to provider "primary" are jittered across the 10 calls'])
+    assert hive == [JitterResolution(HIVE_BACKOFF, 10)] and gateway == [JitterResolution(GATEWAY_BACKOFF, 10)]
     assert choose_scale(0.1, hive, TOL) == PROFILES["hive"][1]
     assert choose_scale(0.1, gateway, TOL) == PROFILES["gateway"][1]
     assert JitterResolution(HIVE_BACKOFF, 1).needed_scale(TOL) == math.inf

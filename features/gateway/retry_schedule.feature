@@ -14,17 +14,15 @@ Feature: The retry schedule
 
   @GW-RETRY-010
   Scenario: Retry delays carry jitter
-    # The calls' attempts stay grouped by their number (the sixth comes after every fifth), so 150
+    # The calls' attempts stay grouped by their number (the sixth comes after every fifth), so 50
     # failures fail each call's first five attempts and its sixth succeeds: every delay is seen, and
-    # no operation fails, so the breaker stays out of it however many calls run. Thirty calls put
-    # enough delays in the widest jitter ranges to tell a draw from half of each range from one
-    # over the whole at a time scale ten calls would need three times. They overlap, each sent once
-    # the provider has the one before: a burst of new requests delays the gateway's first retries
-    # by itself.
+    # no operation fails, so the breaker stays out of it however many calls run. Ten calls decide
+    # at half the time scale five would need. They overlap, each sent once the provider has the
+    # one before: a burst of ten new requests delays the gateway's first retries by itself.
     Given provider "primary" speaks the openai wire format
-    And provider "primary" answers 503 150 times, then streams "Hello"
-    When 30 clients send chat completion requests, each with its own message, each once provider "primary" has seen the one before
-    Then the gaps between the requests to provider "primary" are jittered across the 30 calls
+    And provider "primary" answers 503 50 times, then streams "Hello"
+    When 10 clients send chat completion requests, each with its own message, each once provider "primary" has seen the one before
+    Then the gaps between the requests to provider "primary" are jittered across the 10 calls
 
   # The two budget scenarios pin the budget between 115 s and 125 s: a retry ending at 115 s
   # must be made, one ending at 125 s must not.

@@ -65,16 +65,14 @@ Feature: Downloading models from the hub
   @HIVE-RETRY-005 @HIVE-RETRY-004
   Scenario: Retry jitter varies between downloads, each delay inside its window
     # The downloads' attempts stay grouped by their number (the sixth comes after every fifth), so
-    # 150 failures fail each download's first five attempts and its sixth succeeds: every delay is
-    # seen, and no download fails, so the breaker stays out of it however many run. Thirty
-    # downloads put enough delays in the jitter ranges to tell a draw from half of each range from
-    # one over the whole at a smaller time scale than ten would need. They overlap, each started
-    # once the hub has the one before: a burst of new requests delays the hive's first retries by
-    # itself.
-    Given the hub also offers models "acme/chat-1" to "acme/chat-30"
-    And the hub answers 503 150 times, then serves the model
-    When clients download models "acme/chat-1" to "acme/chat-30", each once the hub has seen the one before
-    Then the gaps between the requests to the hub are jittered across the 30 downloads
+    # 50 failures fail each download's first five attempts and its sixth succeeds: every delay is
+    # seen, and no download fails, so the breaker stays out of it however many run. Ten downloads
+    # decide at less than half the time scale four would need. They overlap, each started once the
+    # hub has the one before: a burst of new requests delays the hive's first retries by itself.
+    Given the hub also offers models "acme/chat-1" to "acme/chat-10"
+    And the hub answers 503 50 times, then serves the model
+    When clients download models "acme/chat-1" to "acme/chat-10", each once the hub has seen the one before
+    Then the gaps between the requests to the hub are jittered across the 10 downloads
 
   @HIVE-OBS-001
   Scenario: Every hub retry is logged with its attempt number and the correlation id

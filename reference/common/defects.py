@@ -14,7 +14,6 @@ C = TypeVar("C")
 
 NO_JITTER_ACROSS_CALLS = r"no jitter across calls"   # how the harness's jitter check fails (harness.jitter)
 SAME_JITTER_WITHIN_CALLS = r"the same jitter at every retry of a call"   # and how its within-call test does
-JITTER_TOO_NARROW = r"jitter from a part of its range"   # and its test of the range's coverage
 
 
 @dataclass(frozen=True)

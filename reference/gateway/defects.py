@@ -30,8 +30,8 @@ from starlette.types import Receive, Scope, Send
 from reference.common.breaker import Admission, CircuitBreaker, State
 from reference.common.breaker_defects import (ConstantRetryAfter, HalfOpenLetsAllThrough, HalfOpensAfter50s,
                                               NeverHalfOpens, SuccessKeepsCount, one_shared_breaker)
-from reference.common.defects import (JITTER_TOO_NARROW, NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect,
-                                      DrawnOncePerCall, SeededPerCall)
+from reference.common.defects import (NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect, DrawnOncePerCall,
+                                     SeededPerCall)
 from reference.common.defects import components_for as select
 from reference.common.errors import ServiceError
 from reference.common.http import correlation_id, exception_handlers, read_body, too_large
@@ -1084,9 +1084,6 @@ DEFECTS: dict[str, Defect[Components]] = {
     "jitter-once-per-call": _defect("each call draws its jitter factor once and multiplies every retry's delay by it",
                                   ("GW-RETRY-010",), SAME_JITTER_WITHIN_CALLS,
                                   retry_policy=lambda s: RetryPolicy(s, DrawnOncePerCall())),
-    "jitter-too-narrow": _defect("the jitter factor is drawn from [0.95, 1.05] instead of [0.9, 1.1]",
-                                 ("GW-RETRY-010",), JITTER_TOO_NARROW,
-                                 retry_policy=lambda s: RetryPolicy(dataclasses.replace(s, jitter=0.05))),
     "jitter-by-attempt": _defect("the jitter factor is a fixed function of the attempt (0.9 + 0.04 n)",
                                  ("GW-RETRY-010",), NO_JITTER_ACROSS_CALLS,
                                  retry_policy=lambda s: JitterByAttempt(s, random.Random())),

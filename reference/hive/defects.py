@@ -19,8 +19,8 @@ from typing import Any
 
 from reference.common.breaker_defects import (ConstantRetryAfter, HalfOpenLetsAllThrough, HalfOpensAfter50s,
                                               NeverHalfOpens, SuccessKeepsCount)
-from reference.common.defects import (JITTER_TOO_NARROW, NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect,
-                                      DrawnOncePerCall, SeededPerCall)
+from reference.common.defects import (NO_JITTER_ACROSS_CALLS, SAME_JITTER_WITHIN_CALLS, Defect, DrawnOncePerCall,
+                                     SeededPerCall)
 from reference.common.defects import components_for as select
 from reference.hive.broken import (AbsentDeviceIsDefault, AlternativesUnfiltered, AttemptsCountRetries,
                                    AuthorisesAfterWork, BreakerPerAttempt, CappedAt8s, CommitsBeforeFirstToken,
@@ -237,9 +237,6 @@ DEFECTS: dict[str, Defect[Components]] = {
     "jitter-once-per-download": _defect("each download draws its jitter once and adds it to every retry's delay",
                                   ("HIVE-RETRY-005",), SAME_JITTER_WITHIN_CALLS,
                                   retry_policy=lambda s: RetryPolicy(s, DrawnOncePerCall())),
-    "jitter-too-narrow": _defect("the jitter is drawn from [0, 400] ms instead of [0, 1000] ms", ("HIVE-RETRY-005",),
-                                 JITTER_TOO_NARROW,
-                                 retry_policy=lambda s: RetryPolicy(dataclasses.replace(s, jitter_max=0.4))),
     "jitter-by-attempt": _defect("the jitter is a fixed function of the attempt (+ 0.2 n s)", ("HIVE-RETRY-005",),
                                  NO_JITTER_ACROSS_CALLS, retry_policy=_policy(JitterByAttempt)),
     "spawn-download-without-backoff": _defect(
