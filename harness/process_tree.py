@@ -37,6 +37,18 @@ def marked_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live processes (not zombies) of process group `pgid`."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
 def _depth(proc: psutil.Process) -> int:
     depth = 0
     try:

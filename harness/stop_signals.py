@@ -6,7 +6,10 @@ to end, so starting a process and taking charge of it cannot be cut in two (an i
 
 `faultline run` starts pytest in a process group of its own and forwards both signals to that
 group, so pytest and its xdist workers each get the stop request once, whether it was sent to
-`faultline` alone or to the terminal's whole group.
+`faultline` alone or to the terminal's whole group. It returns only when that whole group is gone:
+a fork server outlives its worker for as long as it takes to stop what the worker left (a worker
+slow to stop is killed by pytest-xdist without running its exit handlers) and to remove its
+directory, and a run that has ended must have left nothing.
 """
 
 from __future__ import annotations
@@ -14,14 +17,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import psutil
+
+from harness.process_tree import group_members
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Seconds the run's process group gets to empty once pytest has exited: a fork server's orphaned
+# targets get 2 s to stop on SIGTERM, then the server removes its directory.
+GROUP_EXIT_TIMEOUT = 15.0
 
 
 @dataclass
@@ -70,8 +82,9 @@ class GroupRun:
     stopped_by: str | None        # the stop signal passed on to it, if one came
 
 
-def run_in_own_group(command: list[str], cwd: Path) -> GroupRun:
-    """Run `command` to its end, passing Ctrl-C and SIGTERM on to its process group."""
+def run_in_own_group(command: list[str], cwd: Path, group_exit_timeout: float = GROUP_EXIT_TIMEOUT) -> GroupRun:
+    """Run `command` to its end, passing Ctrl-C and SIGTERM on to its process group, and wait for
+    the rest of the group; SIGKILL what is left of it after `group_exit_timeout` s, saying so."""
     forwarded: list[str] = []
     with subprocess.Popen(command, cwd=cwd, start_new_session=True) as proc:
         def forward(signum: int, frame: FrameType | None) -> None:
@@ -84,8 +97,32 @@ def run_in_own_group(command: list[str], cwd: Path) -> GroupRun:
         previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
         try:
             code = proc.wait()
+            wait_for_group_to_end(proc.pid, group_exit_timeout)
             # Killed by a signal: the shell's convention.
             return GroupRun(128 - code if code < 0 else code, forwarded[0] if forwarded else None)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def wait_for_group_to_end(pgid: int, timeout: float) -> None:
+    """Wait until no live process is left in `pgid`, the group `run_in_own_group` created; after
+    `timeout` s name what is left on stderr and SIGKILL the group."""
+    deadline = time.monotonic() + timeout
+    while (left := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if left:
+        commands = "; ".join(_command_line(p) for p in left)
+        print(f"faultline: {len(left)} process(es) of the run still running {timeout:g} s after pytest ended, "
+              f"killed: {commands}", file=sys.stderr, flush=True)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _command_line(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {' '.join(proc.cmdline())}"
+    except psutil.Error:
+        return str(proc.pid)
