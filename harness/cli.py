@@ -16,6 +16,7 @@ from harness.coverage import scan_features
 from harness.proving import defects_by_clause
 from harness.gate import EXIT_CONFORMANT, EXIT_ERROR, EXIT_INTERRUPTED, verdict_line, worst_exit_code
 from harness.report.recorder import REPORT_FILE
+from harness.run_scope import run_scope
 from harness.stop_signals import run_in_own_group
 from harness.verdict import write_verdict
 from harness.verdict_merge import MergeError, merge_verdicts, read_verdict, write_merged_report
@@ -103,7 +104,8 @@ def _run(args: argparse.Namespace, passthrough: list[str]) -> int:
         workers, why = choose_workers(args.target, profiles, PROJECT_ROOT)
         print(f"faultline: {workers} workers ({why}; --workers N to choose)")
     command += ["-n", str(workers)] if workers > 0 else []
-    finished = run_in_own_group(command + passthrough, PROJECT_ROOT)
+    with run_scope() as scope:
+        finished = run_in_own_group(command + passthrough, PROJECT_ROOT, env={**os.environ, **scope})
     verdicts = [json.loads(p.read_text()) for p in sorted(reports.glob("verdict-*.json"))]
     interrupted = finished.stopped_by or (finished.code == PYTEST_INTERRUPTED
                                           and any(v["run"]["cut_short"] for v in verdicts))

@@ -2,17 +2,27 @@
 
 Only processes we can prove we started are touched: the root pid we spawned, its descendants,
 and processes that inherited our per-target run marker in their environment (workers that were
-re-parented when their parent died).
+re-parented when their parent died). Under `faultline run` a marker starts with the run's id, so
+the run can find what the targets of a killed worker left.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import uuid
+from collections.abc import Callable
 
 import psutil
 
 MARKER_ENV = "FAULTLINE_RUN_MARKER"
+RUN_MARKS_ENV = "FAULTLINE_RUN_MARKS"   # set by `faultline run`: the start of its targets' markers
+
+
+def new_marker() -> str:
+    """A marker for one target, starting with the run's id when `faultline run` set one."""
+    run = os.environ.get(RUN_MARKS_ENV)
+    return f"{run}-{uuid.uuid4().hex}" if run else uuid.uuid4().hex
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -23,14 +33,23 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
-    """Live processes whose environment carries `marker` (our run marker)."""
+    """Live processes whose environment carries `marker` (one target's marker)."""
+    return _processes_marked(lambda found: found == marker)
+
+
+def run_processes(run: str) -> list[psutil.Process]:
+    """Live processes of any target of the run whose markers start with `run`."""
+    return _processes_marked(lambda found: found.startswith(f"{run}-"))
+
+
+def _processes_marked(matches: Callable[[str], bool]) -> list[psutil.Process]:
     found = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == me:
             continue
         try:
-            if proc.environ().get(MARKER_ENV) == marker and proc.status() != psutil.STATUS_ZOMBIE:
+            if matches(proc.environ().get(MARKER_ENV, "")) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

@@ -82,11 +82,12 @@ class GroupRun:
     stopped_by: str | None        # the stop signal passed on to it, if one came
 
 
-def run_in_own_group(command: list[str], cwd: Path, group_exit_timeout: float = GROUP_EXIT_TIMEOUT) -> GroupRun:
+def run_in_own_group(command: list[str], cwd: Path, env: dict[str, str] | None = None,
+                     group_exit_timeout: float = GROUP_EXIT_TIMEOUT) -> GroupRun:
     """Run `command` to its end, passing Ctrl-C and SIGTERM on to its process group, and wait for
     the rest of the group; SIGKILL what is left of it after `group_exit_timeout` s, saying so."""
     forwarded: list[str] = []
-    with subprocess.Popen(command, cwd=cwd, start_new_session=True) as proc:
+    with subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True) as proc:
         def forward(signum: int, frame: FrameType | None) -> None:
             forwarded.append(signal.Signals(signum).name)
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,47 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_nothing(tmp_path: Path, to: 
                what="every process the run started to be gone",
                describe=lambda: str(list(filter(None, map(alive, started)))))
     assert [p.name for p in temp.iterdir() if p.name.startswith("faultline-")] == []
+
+
+def test_a_target_left_by_a_killed_worker_is_stopped_when_the_run_ends(tmp_path: Path) -> None:
+    """pytest-xdist kills a worker that is slow to stop, before its fixtures stop its targets: the
+    run still stops what that worker's target left (a target started outside the fork server, in a
+    session of its own) and removes its directories."""
+    source = (PROJECT_ROOT / "targets" / "reference-gateway.toml").read_text()
+    unforked = re.sub(r"\npreload = \[.*?\]\n", "\n", source, flags=re.DOTALL)
+    assert unforked != source and "preload" not in unforked.split("[process]")[1].split("[config]")[0]
+    for relative, absolute in (('"{{ target_dir }}/.."', PROJECT_ROOT),
+                               ('"reference-gateway.json.j2"', PROJECT_ROOT / "targets" / "reference-gateway.json.j2")):
+        assert relative in unforked
+        unforked = unforked.replace(relative, json.dumps(str(absolute)))
+    target = tmp_path / "unforked-gateway.toml"
+    target.write_text(unforked)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--target", str(target), "--workers", "2",
+                             "--reports-dir", str(tmp_path / "reports")],
+                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)}, start_new_session=True)
+    gateway: psutil.Process | bool | None = None
+    try:
+        gateway = wait_until(lambda: proc.poll() is not None or next(
+            (p for p in descendants(proc.pid) if "reference.gateway" in (alive(p) or "")), None),
+            timeout=60.0, what="the run's first gateway")
+        assert isinstance(gateway, psutil.Process), proc.communicate()[0][-3000:]
+        worker = gateway.parent()
+        assert worker is not None and "reference.gateway" not in (alive(worker) or "")
+        worker.kill()   # as pytest-xdist kills a worker slow to stop: no teardown, no exit handlers
+        wait_until(lambda: alive(worker) is None, timeout=15.0, what="the killed worker to be gone")
+        assert alive(gateway), "the target went with its worker: nothing left to stop"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if isinstance(gateway, psutil.Process) and alive(gateway):   # a broken run leaves it: this test's to stop
+            gateway.kill()
+    assert proc.returncode == 130, output[-3000:]
+    assert alive(gateway) is None, output[-3000:]
+    assert f"faultline: stopping 1 process(es) the run's targets left: {gateway.pid}" in output, output[-3000:]
+    assert [p.name for p in temp.iterdir()] == []

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +20,8 @@ import psutil
 from harness.errors import TargetStartError
 from harness.history import EventKind
 from harness.ports import PortLease, lease_port
-from harness.process_tree import MARKER_ENV, descendants, marked_processes, reap_or_kill, terminate_leaf_first
+from harness.process_tree import (MARKER_ENV, descendants, marked_processes, new_marker, reap_or_kill,
+                                  terminate_leaf_first)
 from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
 from harness.targets.forked import ForkServerError, ServerKey, fork_server
@@ -95,7 +95,7 @@ class ProcessTarget:
             env = {**os.environ, **{k: render(v, values, path=spec.path, key=f"process.env.{k}")
                                     for k, v in section.env.items()}}
             cwd = render(section.cwd, values, path=spec.path, key="process.cwd") if section.cwd else None
-            marker = uuid.uuid4().hex
+            marker = new_marker()
             env[MARKER_ENV] = marker
         except BaseException:
             lease.release()
