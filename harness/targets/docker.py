@@ -29,7 +29,7 @@ import httpx
 from harness.errors import TargetStartError, WaitTimeout
 from harness.history import EventKind
 from harness.ports import PortLease, lease_port
-from harness.process_tree import MARKER_ENV, new_marker
+from harness.process_tree import MARKER_ENV
 from harness.stop_signals import stop_requests_deferred
 from harness.targets.base import TargetContext
 from harness.targets.logs import log_tail, log_text
@@ -155,7 +155,7 @@ class DockerTarget:
                 render(a, values, path=spec.path, key=f"docker.entrypoint[{i}]")
                 for i, a in enumerate(section.entrypoint)]
             env = {k: render(v, values, path=spec.path, key=f"docker.env.{k}") for k, v in section.env.items()}
-            marker = new_marker()
+            marker = uuid.uuid4().hex
             env[MARKER_ENV] = marker
             client = docker_client(spec.name)
             _require_image(client, spec, section.image)
