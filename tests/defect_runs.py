@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from harness.coverage import scenario_cases
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
 from harness.jitter import JitterResolution
 from harness.timing import resolutions_of
+from tests.commands import run_command
 
 
 _CASES = scenario_cases(PROJECT_ROOT / "features", catalogue(), PROJECT_ROOT)
@@ -73,10 +73,10 @@ def defect_target(tmp_path: Path, profile: str, defect: str, readiness_status: i
 def run_suite(tmp_path: Path, profile: str, target: Path, marker: str, timeout: float = 600) -> SuiteRun:
     """The scenarios of `marker` (clause tags) against `target`, in one process, with their verdict."""
     reports = tmp_path / "reports"
-    completed = subprocess.run(
+    completed = run_command(
         [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / f"test_{profile}.py"), "--target", str(target),
          "-m", marker, "-q", "-p", "no:cacheprovider", "--reports-dir", str(reports)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+        cwd=PROJECT_ROOT, timeout=timeout)
     verdicts = sorted(reports.glob("verdict-*.json"))
     verdict = json.loads(verdicts[0].read_text()) if verdicts else None
     return SuiteRun(completed.returncode, completed.stdout[-3000:] + completed.stderr[-2000:], verdict)

@@ -4,7 +4,6 @@ stopping the scenario's other checks; and the verdict judges each clause on its 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from harness.judgement import CaseResult, Claims, ClauseTerms, judge_clause
 from harness.plugin import PROJECT_ROOT
 from tests.defect_runs import defect_target
 from tests.report_pages import parse
+from tests.commands import run_command
 
 KNOWN = catalogue().clauses
 SCENARIO = (KNOWN["GW-RETRY-004"], KNOWN["GW-RETRY-005"], KNOWN["GW-VOC-004"])
@@ -92,9 +92,9 @@ def test_a_malformed_envelope_fails_only_the_clauses_it_speaks_for_on_a_real_run
     """The gateway without suggested_action or Retry-After in its envelopes: the retry schedule
     measured in the same scenario still verifies its clauses."""
     reports = tmp_path / "reports"
-    subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target",
-                    str(defect_target(tmp_path, "gateway", "bare-envelope")), "--clause", "GW-RETRY-004",
-                    "--reports-dir", str(reports)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    run_command([sys.executable, "-m", "harness.cli", "run", "--target",
+                 str(defect_target(tmp_path, "gateway", "bare-envelope")), "--clause", "GW-RETRY-004",
+                 "--reports-dir", str(reports)], cwd=PROJECT_ROOT, timeout=600)
     [verdict] = [json.loads(p.read_text()) for p in reports.glob("verdict-*.json")]
     [schedule] = [c for c in verdict["scenarios"].values() if "keeps failing" in c["name"]]
     assert schedule["outcome"] == "failed"

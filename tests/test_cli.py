@@ -16,11 +16,11 @@ import pytest
 
 from harness.plugin import PROJECT_ROOT
 from harness.wait import wait_until
+from tests.commands import run_command
 
 
 def faultline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_command([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT_ROOT, timeout=300)
 
 
 def test_a_run_of_some_scenarios_writes_junit_and_verdicts_and_is_incomplete(tmp_path: Path) -> None:

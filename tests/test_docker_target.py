@@ -28,6 +28,7 @@ from harness.wait import wait_until
 from tests.dockerd import Daemon, DaemonUnavailable, docker_daemon
 from tests.gateway_image import IMAGE_CHANGES, recipe, write_rootfs
 from tests.machine_share import quiet_machine
+from tests.commands import run_command
 
 DOCKER_TARGET = PROJECT_ROOT / "targets" / "reference-gateway-docker.toml"
 IMAGE = "faultline-reference-gateway:local"
@@ -119,10 +120,9 @@ def selection() -> list[str]:
 def test_the_gateway_profile_runs_without_a_failure_against_the_reference_gateway_in_a_container(
         gateway_image: str, client: Any, daemon: Daemon, tmp_path: Path) -> None:
     run = f"test-{uuid.uuid4().hex[:12]}"
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target", str(DOCKER_TARGET),
-                           "--profile", "gateway", "--reports-dir", str(tmp_path), *selection()],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "DOCKER_HOST": daemon.host, RUN_ENV: run})
+    done = run_command([sys.executable, "-m", "harness.cli", "run", "--target", str(DOCKER_TARGET),
+                        "--profile", "gateway", "--reports-dir", str(tmp_path), *selection()],
+                       cwd=PROJECT_ROOT, timeout=900, env={**os.environ, "DOCKER_HOST": daemon.host, RUN_ENV: run})
     # Part of the profile leaves the clauses outside it not verified: incomplete, exit 3.
     full = os.environ.get(FULL_PROFILE_ENV) == "1"
     assert done.returncode == (0 if full else 3), done.stdout[-4000:] + done.stderr[-2000:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import psutil
 from harness.plugin import PROJECT_ROOT
 from harness.wait import wait_until
 from tests.machine_share import quiet_machine
+from tests.commands import run_command
 
 STARTED_BY_A_HIVE_RUN = ("fault_injection.gpu.worker", "reference.hive")
 
@@ -31,9 +31,9 @@ def ours() -> set[int]:
 @quiet_machine
 def test_a_full_hive_run_leaves_no_process_behind(tmp_path: Path) -> None:
     before = ours()
-    run = subprocess.run([sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / "test_hive.py"), "-q",
-                          "-n", "2", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path)],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+    run = run_command([sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / "test_hive.py"), "-q",
+                       "-n", "2", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path)],
+                      cwd=PROJECT_ROOT, timeout=1200)
     # What is judged here is what the run leaves, also when a scenario fails (two workers of its
     # own beside the test session's may stall a timed check on a 2-core machine); the verdict of
     # a full run is other tests' (test_verdict_runs, test_targets_without_streaming).

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pytest
 
 from harness.plugin import PROJECT_ROOT
+from tests.commands import run_command
 
 LITELLM_BIN = PROJECT_ROOT / ".litellm" / "venv" / "bin"
 TARGET = PROJECT_ROOT / "targets" / "examples" / "litellm.toml"
@@ -87,10 +88,9 @@ class Run:
 def run(litellm_path: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     reports = tmp_path_factory.mktemp("litellm") / "reports"
     selection = " or ".join(f"({fragment})" for fragment in SUBSET)
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--target", str(TARGET), "--workers", "3",
-                           "--reports-dir", str(reports), "--", "-k", selection],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PATH": litellm_path})
+    done = run_command([sys.executable, "-m", "harness.cli", "run", "--target", str(TARGET), "--workers", "3",
+                        "--reports-dir", str(reports), "--", "-k", selection],
+                       cwd=PROJECT_ROOT, timeout=600, env={**os.environ, "PATH": litellm_path})
     path = reports / "verdict-litellm.json"
     assert path.is_file(), done.stdout[-4000:] + done.stderr[-3000:]
     assert done.returncode == 1, f"LiteLLM is not conformant; the run exited {done.returncode}: {done.stdout[-3000:]}"

@@ -4,7 +4,6 @@ the suite run (--toxiproxy-url), which also proves the switch to a separately ru
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from fault_injection.toxiproxy.server import ProxyServer
 from harness.history import EventKind, History
 from harness.plugin import PROJECT_ROOT
 from harness.portal import BackgroundLoop
+from tests.commands import run_command
 
 
 @pytest.fixture
@@ -33,10 +33,9 @@ def external_proxy() -> Iterator[tuple[str, History]]:
 def test_no_proxy_or_toxic_survives_a_scenario(external_proxy: tuple[str, History], tmp_path: Path) -> None:
     url, history = external_proxy
     marker = "GW-RETRY-011 or GW-TIMEOUT-001 or GW-TIMEOUT-004 or GW-STREAM-007"
-    run = subprocess.run([sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / "test_gateway.py"),
-                          "-m", marker, "-q", "-p", "no:cacheprovider", f"--toxiproxy-url={url}",
-                          "--reports-dir", str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                         timeout=600)
+    run = run_command([sys.executable, "-m", "pytest", str(PROJECT_ROOT / "steps" / "test_gateway.py"),
+                       "-m", marker, "-q", "-p", "no:cacheprovider", f"--toxiproxy-url={url}",
+                       "--reports-dir", str(tmp_path)], cwd=PROJECT_ROOT, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "passed" in run.stdout
     applied = history.events(EventKind.FAULT_APPLIED)

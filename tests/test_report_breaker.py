@@ -6,7 +6,6 @@ the trial), each running the one scenario its defect fails."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from harness.plugin import PROJECT_ROOT
 from tests.defect_runs import defect_target
 from tests.report_pages import Element, parse
+from tests.commands import run_command
 
 NEVER_HALF_OPENS, LETS_ALL_THROUGH = "breaker-never-half-opens", "half-open-lets-all-through"
 SCENARIOS = "(cooldown_one_trial and never) or (halfopen_trial and lets)"
@@ -26,9 +26,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Element:
     for template in (PROJECT_ROOT / "targets").glob("*.j2"):  # templates a target file names beside itself
         shutil.copy(template, work)
     reports = work / "reports"
-    completed = subprocess.run([sys.executable, "-m", "harness.cli", "run", *(f"--target={t}" for t in targets),
-                                "--reports-dir", str(reports), "--", "-k", SCENARIOS],
-                               cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    completed = run_command([sys.executable, "-m", "harness.cli", "run", *(f"--target={t}" for t in targets),
+                             "--reports-dir", str(reports), "--", "-k", SCENARIOS], cwd=PROJECT_ROOT, timeout=300)
     assert completed.returncode == 1, completed.stdout + completed.stderr
     return parse((reports / "conformance.html").read_text(encoding="utf-8"))
 
