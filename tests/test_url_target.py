@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from catalogue import catalogue
 from tests.cases import only_undecidable, undecidable
 from harness.plugin import DEFAULT_TARGETS, PROJECT_ROOT
-from harness.ports import free_port
+from harness.ports import PortLease, lease_port
 from harness.rigs.gateway import GatewayLimits
 from harness.targets import RunningTarget, TargetContext, load_target_file, make_target
 from tests.machine_share import quiet_machine
@@ -59,15 +60,29 @@ class Deployment:
     providers: tuple[Provider, ...]
 
 
-def deployment(name: str, *chain: tuple[str, str]) -> Deployment:
-    return Deployment(name, tuple(Provider(p, kind, f"127.0.0.1:{free_port()}") for p, kind in chain))
+@pytest.fixture
+def leases() -> Iterator[list[PortLease]]:
+    """The providers' fixed ports, leased for the whole test: the harness's proxy listens on each
+    only during a scenario, and a port merely found free (an ephemeral one) can meanwhile become
+    any process's outgoing connection's local port ("bind: address already in use")."""
+    held: list[PortLease] = []
+    yield held
+    for lease in held:
+        lease.release()
 
 
-def the_chains_the_scenarios_use() -> list[Deployment]:
-    return [deployment("openai-gateway", ("primary", "openai")),
-            deployment("anthropic-gateway", ("primary", "anthropic")),
-            deployment("gemini-gateway", ("primary", "gemini")),
-            deployment("fallback-gateway", ("primary", "openai"), ("secondary", "openai"))]
+def deployment(leases: list[PortLease], name: str, *chain: tuple[str, str]) -> Deployment:
+    def address() -> str:
+        leases.append(lease := lease_port())
+        return f"127.0.0.1:{lease.port}"
+    return Deployment(name, tuple(Provider(p, kind, address()) for p, kind in chain))
+
+
+def the_chains_the_scenarios_use(leases: list[PortLease]) -> list[Deployment]:
+    return [deployment(leases, "openai-gateway", ("primary", "openai")),
+            deployment(leases, "anthropic-gateway", ("primary", "anthropic")),
+            deployment(leases, "gemini-gateway", ("primary", "gemini")),
+            deployment(leases, "fallback-gateway", ("primary", "openai"), ("secondary", "openai"))]
 
 
 @contextmanager
@@ -141,8 +156,8 @@ def not_skipped(verdict: dict[str, Any], *expected: str) -> list[str]:
 
 @quiet_machine
 def test_with_a_reset_request_the_whole_gateway_profile_runs_without_a_failure_against_running_gateways(
-        tmp_path: Path) -> None:
-    gateways = the_chains_the_scenarios_use()
+        tmp_path: Path, leases: list[PortLease]) -> None:
+    gateways = the_chains_the_scenarios_use(leases)
     with ExitStack() as stack:
         services = [stack.enter_context(running(g, admin_reset=True)) for g in gateways]
         targets = [url_target_file(tmp_path, g, service, RESET, log_file=service.log_path)  # type: ignore[attr-defined]
@@ -187,8 +202,8 @@ def verified_together(verdicts: list[dict[str, Any]]) -> set[str]:
 
 
 def test_without_a_reset_request_the_scenarios_that_need_a_fresh_instance_skip_with_the_reason(
-        tmp_path: Path) -> None:
-    gateway = deployment("openai-gateway", ("primary", "openai"))
+        tmp_path: Path, leases: list[PortLease]) -> None:
+    gateway = deployment(leases, "openai-gateway", ("primary", "openai"))
     with running(gateway, admin_reset=False) as service:
         done, verdicts = run_gateway_profile([url_target_file(tmp_path, gateway, service, reset=None)],
                                              tmp_path / "reports")
@@ -210,8 +225,9 @@ def test_without_a_reset_request_the_scenarios_that_need_a_fresh_instance_skip_w
     assert not not_skipped(verdict, no_log), not_skipped(verdict, no_log)
 
 
-def test_a_reset_request_the_service_refuses_stops_each_scenario_with_its_answer(tmp_path: Path) -> None:
-    gateway = deployment("openai-gateway", ("primary", "openai"))
+def test_a_reset_request_the_service_refuses_stops_each_scenario_with_its_answer(
+        tmp_path: Path, leases: list[PortLease]) -> None:
+    gateway = deployment(leases, "openai-gateway", ("primary", "openai"))
     with running(gateway, admin_reset=False) as service:  # the reference offers the route only when asked to
         target = url_target_file(tmp_path, gateway, service, RESET)
         done, verdicts = run_gateway_profile([target], tmp_path / "reports", "-m", "GW-HEALTH-001 or GW-AUTH-004")
@@ -220,8 +236,8 @@ def test_a_reset_request_the_service_refuses_stops_each_scenario_with_its_answer
     assert results(verdicts["openai-gateway"], "GW-HEALTH-001", "GW-AUTH-004") == {"failed"}
 
 
-def test_the_reference_gateways_reset_route_needs_the_token() -> None:
-    with running(deployment("openai-gateway", ("primary", "openai")), admin_reset=True) as service:
+def test_the_reference_gateways_reset_route_needs_the_token(leases: list[PortLease]) -> None:
+    with running(deployment(leases, "openai-gateway", ("primary", "openai")), admin_reset=True) as service:
         url = service.base_url + "/admin/reset"
         assert httpx.post(url).status_code == 401
         assert httpx.post(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
