@@ -34,34 +34,29 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 def marked_processes(marker: str) -> list[psutil.Process]:
     """Live processes whose environment carries `marker` (one target's marker)."""
-    return _processes_marked(lambda found: found == marker)
+    return _live_processes(lambda proc: proc.environ().get(MARKER_ENV) == marker)
 
 
 def run_processes(run: str) -> list[psutil.Process]:
     """Live processes of any target of the run whose markers start with `run`."""
-    return _processes_marked(lambda found: found.startswith(f"{run}-"))
+    return _live_processes(lambda proc: proc.environ().get(MARKER_ENV, "").startswith(f"{run}-"))
 
 
-def _processes_marked(matches: Callable[[str], bool]) -> list[psutil.Process]:
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Live processes of process group `pgid`."""
+    return _live_processes(lambda proc: os.getpgid(proc.pid) == pgid)
+
+
+def _live_processes(matches: Callable[[psutil.Process], bool]) -> list[psutil.Process]:
+    """Processes other than this one, not zombies, that `matches`; those that vanish or cannot be
+    read meanwhile are left out."""
     found = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == me:
             continue
         try:
-            if matches(proc.environ().get(MARKER_ENV, "")) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live processes (not zombies) of process group `pgid`."""
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+            if matches(proc) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (ProcessLookupError, psutil.Error):
             continue
