@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -120,15 +122,27 @@ def a_gateway_is_running(pid: int) -> bool:
     return any("reference.gateway" in (alive(p) or "") for p in descendants(pid))
 
 
-@pytest.mark.parametrize("to", ["faultline alone", "its process group"])
-def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_nothing(tmp_path: Path, to: str) -> None:
+@contextmanager
+def a_run_in_the_background(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """`faultline run ARGS` with two workers and a TMPDIR of its own (yielded with it), in a session of
+    its own; killed, with its group, if the test leaves it running."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--profile", "gateway", "--workers", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *args, "--workers", "2",
                              "--reports-dir", str(tmp_path / "reports")],
                             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "TMPDIR": str(temp)}, start_new_session=True)
     try:
+        yield proc, temp
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.parametrize("to", ["faultline alone", "its process group"])
+def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_nothing(tmp_path: Path, to: str) -> None:
+    with a_run_in_the_background(tmp_path, "--profile", "gateway") as (proc, temp):
         wait_until(lambda: a_gateway_is_running(proc.pid), timeout=60.0, what="the run's first gateway")
         started = descendants(proc.pid)
         if to == "faultline alone":
@@ -136,10 +150,6 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_nothing(tmp_path: Path, to: 
         else:
             os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 130, output[-3000:]  # interrupted, not a verdict
     assert "stopped by signal SIGTERM" in output, output[-3000:]
     wait_until(lambda: not [p for p in started if alive(p)], timeout=15.0,
@@ -161,31 +171,24 @@ def test_a_target_left_by_a_killed_worker_is_stopped_when_the_run_ends(tmp_path:
         unforked = unforked.replace(relative, json.dumps(str(absolute)))
     target = tmp_path / "unforked-gateway.toml"
     target.write_text(unforked)
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--target", str(target), "--workers", "2",
-                             "--reports-dir", str(tmp_path / "reports")],
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TMPDIR": str(temp)}, start_new_session=True)
-    gateway: psutil.Process | bool | None = None
-    try:
-        gateway = wait_until(lambda: proc.poll() is not None or next(
-            (p for p in descendants(proc.pid) if "reference.gateway" in (alive(p) or "")), None),
-            timeout=60.0, what="the run's first gateway")
-        assert isinstance(gateway, psutil.Process), proc.communicate()[0][-3000:]
-        worker = gateway.parent()
-        assert worker is not None and "reference.gateway" not in (alive(worker) or "")
-        worker.kill()   # as pytest-xdist kills a worker slow to stop: no teardown, no exit handlers
-        wait_until(lambda: alive(worker) is None, timeout=15.0, what="the killed worker to be gone")
-        assert alive(gateway), "the target went with its worker: nothing left to stop"
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if isinstance(gateway, psutil.Process) and alive(gateway):   # a broken run leaves it: this test's to stop
-            gateway.kill()
+    gateway: psutil.Process | None = None
+    with a_run_in_the_background(tmp_path, "--target", str(target)) as (proc, temp):
+        try:
+            found = wait_until(lambda: proc.poll() is not None or next(
+                (p for p in descendants(proc.pid) if "reference.gateway" in (alive(p) or "")), None),
+                timeout=60.0, what="the run's first gateway")
+            assert isinstance(found, psutil.Process), proc.communicate()[0][-3000:]
+            gateway = found
+            worker = gateway.parent()
+            assert worker is not None and "reference.gateway" not in (alive(worker) or "")
+            worker.kill()   # as pytest-xdist kills a worker slow to stop: no teardown, no exit handlers
+            wait_until(lambda: alive(worker) is None, timeout=15.0, what="the killed worker to be gone")
+            assert alive(gateway), "the target went with its worker: nothing left to stop"
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=120)
+        finally:
+            if gateway is not None and alive(gateway):   # a broken run leaves it: this test's to stop
+                gateway.kill()
     assert proc.returncode == 130, output[-3000:]
     assert alive(gateway) is None, output[-3000:]
     assert f"faultline: stopping 1 process(es) the run's targets left: {gateway.pid}" in output, output[-3000:]
